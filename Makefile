@@ -1,0 +1,49 @@
+# idlerace's vocabulary: make run, make test, make bench, make lint, make ci.
+# Each target sets up what it needs on a fresh machine (Go modules; Debian packages when
+# running as root, see scripts/deps.sh).
+
+GO      ?= go
+BIN     := bin/idlerace
+PKGS    := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS := -X github.com/idlerace/idlerace/cmd/idlerace/cli.Version=$(VERSION) -X github.com/idlerace/idlerace/cmd/idlerace/cli.Commit=$(COMMIT)
+BENCH_COUNT ?= 6
+
+.PHONY: all deps build run test bench lint ci clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/idlerace
+
+## run: the embedded default benchmark (builtin upstream, T=100ms, three skews, every strategy)
+run: build
+	./$(BIN) run
+
+## test: every test, on real loopback sockets, under the race detector
+test: deps
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## bench: benchmarks; compare two runs with `make benchstat OLD=a.txt NEW=b.txt`
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(PKGS) | tee bench.txt
+
+benchstat:
+	$(GO) tool -modfile=tools/go.mod benchstat $(OLD) $(NEW)
+
+lint: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool -modfile=tools/go.mod staticcheck $(PKGS)
+
+## ci: what .ci/run calls: vet, then the README's test command (race detector on)
+ci: deps
+	$(GO) vet $(PKGS)
+	$(MAKE) test
+
+clean:
+	rm -rf bin bench.txt

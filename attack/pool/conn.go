@@ -1,0 +1,83 @@
+package pool
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Conn is one pooled HTTP/1.1 connection. Strategies read its fields in their hooks; only
+// the goroutine that has checked it out (or, while it is idle, its watcher) touches it.
+type Conn struct {
+	nc net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+
+	// Created is when the dial finished; LocalPort is the client's port, by which the
+	// server's logs name the connection.
+	Created   time.Time
+	LocalPort int
+	// IdleTimeout is T as the client believes it (Config.IdleTimeout).
+	IdleTimeout time.Duration
+	// IdleSince is when the last response body was read to its end.
+	IdleSince time.Time
+	// Requests counts requests written on this connection.
+	Requests int
+	// KeepAliveHint is the server's advertised idle timeout from the last response's
+	// Keep-Alive: timeout=N header, 0 when it sent none.
+	KeepAliveHint time.Duration
+
+	prober *prober // built on the first probe
+
+	// watchDone is closed when the idle watcher has stopped; watchErr is what it saw
+	// (nil when it was stopped by checkout before anything arrived).
+	watchDone chan struct{}
+	watchErr  error
+}
+
+func newConn(nc net.Conn, idleTimeout time.Duration) *Conn {
+	c := &Conn{
+		nc:          nc,
+		br:          bufio.NewReaderSize(nc, 4096),
+		bw:          bufio.NewWriterSize(nc, 4096),
+		Created:     time.Now(),
+		IdleTimeout: idleTimeout,
+	}
+	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
+		c.LocalPort = a.Port
+	}
+	return c
+}
+
+// IdleAge is how long the connection has been idle at now.
+func (c *Conn) IdleAge(now time.Time) time.Duration {
+	if c.IdleSince.IsZero() {
+		return 0
+	}
+	return now.Sub(c.IdleSince)
+}
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+func (c *Conn) close() { _ = c.nc.Close() }
+
+// parseKeepAliveTimeout reads timeout=N from a Keep-Alive header value. N may carry a
+// decimal fraction (idlerace's builtin upstream advertises timeout=0.1 for 100ms; real
+// servers send whole seconds). It returns 0 when there is no usable timeout.
+func parseKeepAliveTimeout(v string) time.Duration {
+	for _, f := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "timeout") {
+			continue
+		}
+		sec, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(val), `"`), 64)
+		if err != nil || sec <= 0 || sec > 1e6 {
+			return 0
+		}
+		return time.Duration(sec * float64(time.Second))
+	}
+	return 0
+}

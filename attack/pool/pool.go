@@ -1,0 +1,430 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config sets up a pool. The zero value works: defaults are filled in by New.
+type Config struct {
+	// IdleTimeout is T, the server's idle timeout as the client believes it. Margin
+	// strategies are taken from it; hint-margin falls back to it.
+	IdleTimeout time.Duration
+	// MaxIdle caps the idle connections kept per host (default 64).
+	MaxIdle int
+	// DialTimeout bounds one dial (default 5s).
+	DialTimeout time.Duration
+	// RequestTimeout bounds one attempt's write and response headers (default 30s); an
+	// attempt past it fails as Timeout.
+	RequestTimeout time.Duration
+	// Dial replaces the dialer, e.g. to count connections or go through a delay proxy.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = 64
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{Timeout: cfg.DialTimeout}
+		cfg.Dial = d.DialContext
+	}
+	return cfg
+}
+
+// Transport is what New returns: a RoundTripper whose idle connections can be closed and
+// whose connection counters can be read.
+type Transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+	Stats() Stats
+}
+
+// Stats counts what a transport did with connections.
+type Stats struct {
+	NewConns int64 `json:"new_conns"`
+	Reused   int64 `json:"reused"`
+	// Discards counts idle connections a Checker dropped at checkout.
+	Discards int64 `json:"discards"`
+	// WatchCloses counts idle connections a watcher dropped because the server ended them.
+	WatchCloses int64 `json:"watch_closes"`
+	Retries     int64 `json:"retries"`
+}
+
+// New returns a transport for spec: the pool with the spec's hooks, or, for a spec that
+// is a whole transport (stdlib), that transport.
+func New(spec *Spec, cfg Config) Transport {
+	cfg = cfg.withDefaults()
+	for _, s := range spec.Parts {
+		if tm, ok := s.(TransportMaker); ok {
+			return tm.NewTransport(cfg)
+		}
+	}
+	p := &Pool{cfg: cfg, idle: map[string][]*Conn{}}
+	for _, s := range spec.Parts {
+		if c, ok := s.(Checker); ok {
+			p.checkers = append(p.checkers, c)
+		}
+		if o, ok := s.(Observer); ok {
+			p.observers = append(p.observers, o)
+		}
+		if r, ok := s.(Retrier); ok && p.retrier == nil {
+			p.retrier = r
+		}
+		if _, ok := s.(Watcher); ok {
+			p.watch = true
+		}
+	}
+	return p
+}
+
+// Pool is the HTTP/1.1 connection pool under test.
+type Pool struct {
+	cfg       Config
+	checkers  []Checker
+	observers []Observer
+	retrier   Retrier
+	watch     bool
+
+	mu     sync.Mutex
+	idle   map[string][]*Conn // per host:port, most recently used last
+	closed bool
+
+	watchers sync.WaitGroup
+
+	newConns, reused, discards, watchCloses, retries atomic.Int64
+}
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() Stats {
+	return Stats{
+		NewConns:    p.newConns.Load(),
+		Reused:      p.reused.Load(),
+		Discards:    p.discards.Load(),
+		WatchCloses: p.watchCloses.Load(),
+		Retries:     p.retries.Load(),
+	}
+}
+
+// aLongTimeAgo is a read deadline in the past: setting it wakes a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// errUnexpectedData is what a watcher or probe reports when an idle connection has bytes
+// nobody asked for (a server's 408 before closing, say): the connection cannot be reused.
+var errUnexpectedData = errors.New("unexpected data on idle connection")
+
+// RoundTrip sends req on an idle connection the strategy accepts, or on a new one.
+func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil || req.URL.Scheme != "http" {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, fmt.Errorf("pool: unsupported URL %v (the pool speaks plain HTTP/1.1: http://host:port/...)", req.URL)
+	}
+	addr := canonicalAddr(req.URL.Host)
+	trace := httptrace.ContextClientTrace(req.Context())
+	for attempt := 0; ; attempt++ {
+		resp, perr := p.attempt(req, addr, trace, attempt > 0)
+		if perr == nil {
+			return resp, nil
+		}
+		// The keep-alive race: the request met a connection the server had closed. A
+		// request that met a closed socket was never executed, but one that met a close
+		// after execution (a fault) was; the Retrier decides which requests may be
+		// replayed, and replays go on a new connection, which cannot be stale.
+		if p.retrier == nil || !perr.Stale() || req.Context().Err() != nil || !p.retrier.Retry(req, perr, attempt) {
+			return nil, perr
+		}
+		next, ok := rewind(req)
+		if !ok {
+			return nil, perr
+		}
+		req = next
+		p.retries.Add(1)
+	}
+}
+
+// rewind returns a request whose body can be sent again, when it can.
+func rewind(req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	next := req.Clone(req.Context())
+	next.Body = body
+	return next, true
+}
+
+func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTrace, fresh bool) (*http.Response, *Error) {
+	if trace != nil && trace.GetConn != nil {
+		trace.GetConn(addr)
+	}
+	var (
+		c       *Conn
+		idleAge time.Duration
+	)
+	if !fresh {
+		c, idleAge = p.checkout(addr)
+	}
+	reused := c != nil
+	if c == nil {
+		var err error
+		if c, err = p.dial(req.Context(), addr, trace); err != nil {
+			cls := Other
+			if Classify(err, false) == Timeout {
+				cls = Timeout
+			}
+			return nil, &Error{Class: cls, Op: "dial", Err: err}
+		}
+	} else {
+		p.reused.Add(1)
+	}
+	if trace != nil && trace.GotConn != nil {
+		trace.GotConn(httptrace.GotConnInfo{Conn: c.nc, Reused: reused, WasIdle: reused, IdleTime: idleAge})
+	}
+	fail := func(op string, err error, wrote bool) *Error {
+		c.close()
+		return &Error{Class: Classify(err, wrote), Reused: reused, IdleAge: idleAge, LocalPort: c.LocalPort, Op: op, Err: err}
+	}
+
+	deadline := time.Now().Add(p.cfg.RequestTimeout)
+	if d, ok := req.Context().Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.nc.SetDeadline(deadline)
+	// Cancelling the request's context aborts a blocked write or read at once.
+	stop := context.AfterFunc(req.Context(), func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	c.Requests++
+	err := req.Write(c.bw)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if trace != nil && trace.WroteRequest != nil {
+		trace.WroteRequest(httptrace.WroteRequestInfo{Err: err})
+	}
+	if err != nil {
+		return nil, fail("write", err, false)
+	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		return nil, fail("read", err, true)
+	}
+	if trace != nil && trace.GotFirstResponseByte != nil {
+		trace.GotFirstResponseByte()
+	}
+	for _, o := range p.observers {
+		o.Observe(c, resp)
+	}
+	keep := !resp.Close && !req.Close
+	if resp.Body == http.NoBody || resp.Body == nil {
+		p.release(addr, c, keep)
+	} else {
+		resp.Body = &body{rc: resp.Body, p: p, c: c, addr: addr, keep: keep}
+	}
+	return resp, nil
+}
+
+func (p *Pool) dial(ctx context.Context, addr string, trace *httptrace.ClientTrace) (*Conn, error) {
+	if trace != nil && trace.ConnectStart != nil {
+		trace.ConnectStart("tcp", addr)
+	}
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	nc, err := p.cfg.Dial(dctx, "tcp", addr)
+	cancel()
+	if trace != nil && trace.ConnectDone != nil {
+		trace.ConnectDone("tcp", addr, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.newConns.Add(1)
+	return newConn(nc, p.cfg.IdleTimeout), nil
+}
+
+// checkout takes the most recently used idle connection that the strategy accepts,
+// dropping those it refuses. It returns nil when none is left.
+func (p *Pool) checkout(addr string) (*Conn, time.Duration) {
+	for {
+		p.mu.Lock()
+		list := p.idle[addr]
+		if len(list) == 0 {
+			p.mu.Unlock()
+			return nil, 0
+		}
+		c := list[len(list)-1]
+		p.idle[addr] = list[:len(list)-1]
+		p.mu.Unlock()
+
+		now := time.Now()
+		if c.watchDone != nil && c.stopWatch() != nil {
+			// The watcher saw the close but lost the race to remove the connection.
+			c.close()
+			p.watchCloses.Add(1)
+			continue
+		}
+		keep := true
+		for _, ch := range p.checkers {
+			if keep, _ = ch.Check(c, now); !keep {
+				break
+			}
+		}
+		if !keep {
+			c.close()
+			p.discards.Add(1)
+			continue
+		}
+		return c, c.IdleAge(now)
+	}
+}
+
+// release returns a connection whose response body was read to its end, or closes it.
+func (p *Pool) release(addr string, c *Conn, reusable bool) {
+	if !reusable {
+		c.close()
+		return
+	}
+	c.IdleSince = time.Now()
+	if p.watch {
+		// Clear the request deadline before publishing: the watcher's read must block
+		// until the server speaks or a checkout wakes it.
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.watchErr = nil
+		c.watchDone = make(chan struct{})
+	}
+	p.mu.Lock()
+	if p.closed || len(p.idle[addr]) >= p.cfg.MaxIdle {
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	p.idle[addr] = append(p.idle[addr], c)
+	if p.watch {
+		p.watchers.Add(1)
+		go p.watchIdle(addr, c)
+	}
+	p.mu.Unlock()
+}
+
+// watchIdle blocks reading an idle connection, as Go's persistConn.readLoop and hyper do.
+// Anything that arrives while nobody asked (EOF, RST, stray bytes) means the connection
+// cannot be reused; the watcher drops it at once. The race it leaves open: a request
+// written after the server's close but before the FIN arrived and this goroutine ran.
+func (p *Pool) watchIdle(addr string, c *Conn) {
+	defer p.watchers.Done()
+	_, err := c.br.Peek(1)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A checkout woke us: it owns the connection now.
+		close(c.watchDone)
+		return
+	}
+	if err == nil {
+		err = errUnexpectedData
+	}
+	c.watchErr = err
+	removed := p.removeIdle(addr, c)
+	close(c.watchDone)
+	if removed {
+		c.close()
+		p.watchCloses.Add(1)
+	}
+}
+
+// stopWatch wakes the idle watcher and waits for it. It returns what the watcher saw,
+// nil when the connection is still good.
+func (c *Conn) stopWatch() error {
+	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	<-c.watchDone
+	c.watchDone = nil
+	return c.watchErr
+}
+
+func (p *Pool) removeIdle(addr string, c *Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[addr]
+	for i, ic := range list {
+		if ic == c {
+			p.idle[addr] = append(list[:i], list[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// CloseIdleConnections closes every idle connection and waits for their watchers. The
+// pool stays usable.
+func (p *Pool) CloseIdleConnections() {
+	p.mu.Lock()
+	var all []*Conn
+	for addr, list := range p.idle {
+		all = append(all, list...)
+		delete(p.idle, addr)
+	}
+	p.mu.Unlock()
+	for _, c := range all {
+		c.close()
+	}
+	p.watchers.Wait()
+}
+
+// body hands the connection back when the caller has read the response to its end.
+type body struct {
+	rc   io.ReadCloser
+	p    *Pool
+	c    *Conn
+	addr string
+	keep bool
+	once sync.Once
+}
+
+func (b *body) Read(buf []byte) (int, error) {
+	n, err := b.rc.Read(buf)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+// Close drains what is left (net/http's response body does on Close) so the connection
+// can be reused.
+func (b *body) Close() error {
+	err := b.rc.Close()
+	b.finish(err == nil)
+	return err
+}
+
+func (b *body) finish(ok bool) {
+	b.once.Do(func() { b.p.release(b.addr, b.c, ok && b.keep) })
+}
+
+func canonicalAddr(host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(host, "80")
+}

@@ -1,0 +1,348 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/attack/pool"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func mustParse(t testing.TB, spec string) *pool.Spec {
+	t.Helper()
+	s, err := pool.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newTransport(t testing.TB, spec string, idleTimeout time.Duration) pool.Transport {
+	t.Helper()
+	tr := pool.New(mustParse(t, spec), pool.Config{IdleTimeout: idleTimeout})
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+// result is what one request did, seen through httptrace as the attack loads see it.
+type result struct {
+	err     error
+	reused  bool
+	gotConn int
+	wrote   bool
+}
+
+func do(t testing.TB, tr http.RoundTripper, url string) result {
+	t.Helper()
+	var r result
+	trace := &httptrace.ClientTrace{
+		GotConn:      func(i httptrace.GotConnInfo) { r.gotConn++; r.reused = i.Reused },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { r.wrote = i.Err == nil },
+	}
+	ctx := httptrace.WithClientTrace(context.Background(), trace)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "ok" {
+		t.Fatalf("body %q, err %v", b, err)
+	}
+	return r
+}
+
+func TestBlindReusesOneConnection(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "blind", time.Second)
+	for i := 0; i < 5; i++ {
+		r := do(t, tr, srv.url())
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.reused != (i > 0) {
+			t.Fatalf("request %d: reused=%v", i, r.reused)
+		}
+	}
+	if st := tr.Stats(); st.NewConns != 1 || st.Reused != 4 {
+		t.Fatalf("stats %+v, want 1 new connection and 4 reuses", st)
+	}
+	if acc, exe := srv.counts(); acc != 1 || exe != 5 {
+		t.Fatalf("server accepted %d, executed %d; want 1, 5", acc, exe)
+	}
+}
+
+// A FIN from the server leaves EOF queued before the RST our write provokes, so the
+// read returns EOF: the classic "EOF" of the race.
+func TestBlindFailsWithEOFOnConnectionClosedByServerFIN(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "blind", time.Second)
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if n := srv.closeIdle(false); n != 1 {
+		t.Fatalf("server closed %d connections, want 1", n)
+	}
+	r := do(t, tr, srv.url())
+	var pe *pool.Error
+	if !errors.As(r.err, &pe) {
+		t.Fatalf("err = %v, want *pool.Error", r.err)
+	}
+	if pe.Class != pool.EOF || !pe.Reused || !pe.Stale() || pe.Op != "read" || !r.wrote {
+		t.Fatalf("got %+v (wrote %v), want a stale eof on read of a reused connection", pe, r.wrote)
+	}
+	if pe.LocalPort == 0 || pe.IdleAge < 20*time.Millisecond {
+		t.Fatalf("local port %d, idle age %s", pe.LocalPort, pe.IdleAge)
+	}
+	if _, exe := srv.counts(); exe != 1 {
+		t.Fatalf("server executed %d requests, want 1 (the stale one never ran)", exe)
+	}
+	// The failed connection is gone: the next request dials.
+	if r := do(t, tr, srv.url()); r.err != nil || r.reused {
+		t.Fatalf("after failure: %+v", r)
+	}
+}
+
+// An RST that arrived before the write makes the write itself fail.
+func TestBlindFailsOnWriteOnConnectionResetByServer(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "blind", time.Second)
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	srv.closeIdle(true)
+	r := do(t, tr, srv.url())
+	if c := pool.Classify(r.err, r.wrote); c != pool.ResetWrite {
+		t.Fatalf("class %q (err %v), want reset_write", c, r.err)
+	}
+}
+
+func TestWatchDropsConnectionClosedByServer(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "watch", time.Second)
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	srv.closeIdle(false)
+	if st := tr.Stats(); st.WatchCloses != 1 {
+		t.Fatalf("watch closes %d, want 1", st.WatchCloses)
+	}
+	r := do(t, tr, srv.url())
+	if r.err != nil || r.reused {
+		t.Fatalf("got %+v, want success on a new connection", r)
+	}
+	if st := tr.Stats(); st.NewConns != 2 {
+		t.Fatalf("new conns %d, want 2", st.NewConns)
+	}
+}
+
+func TestWatchKeepsLiveConnection(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "watch", time.Second)
+	for i := 0; i < 20; i++ {
+		if r := do(t, tr, srv.url()); r.err != nil || r.reused != (i > 0) {
+			t.Fatalf("request %d: %+v", i, r)
+		}
+	}
+	if st := tr.Stats(); st.NewConns != 1 || st.WatchCloses != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestReadProbeDropsConnectionClosedByServer(t *testing.T) {
+	for _, rst := range []bool{false, true} {
+		srv := newTestServer(t, "")
+		tr := newTransport(t, "read-probe", time.Second)
+		if r := do(t, tr, srv.url()); r.err != nil {
+			t.Fatal(r.err)
+		}
+		srv.closeIdle(rst)
+		r := do(t, tr, srv.url())
+		if r.err != nil || r.reused {
+			t.Fatalf("rst=%v: got %+v, want success on a new connection", rst, r)
+		}
+		if st := tr.Stats(); st.Discards != 1 || st.NewConns != 2 {
+			t.Fatalf("rst=%v: stats %+v, want 1 discard, 2 new conns", rst, st)
+		}
+	}
+}
+
+func TestReadProbeAfterSkipsYoungConnections(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "read-probe:after=1h", time.Second)
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	srv.closeIdle(false)
+	r := do(t, tr, srv.url())
+	if c := pool.Classify(r.err, r.wrote); c != pool.EOF {
+		t.Fatalf("class %q (%v), want eof: a young connection is not probed", c, r.err)
+	}
+}
+
+func TestTimeoutMarginDiscardsConnectionIdlePastTMinusMargin(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "timeout-margin:margin=30ms", 60*time.Millisecond)
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r := do(t, tr, srv.url()); r.err != nil || !r.reused { // idle ~0 < 30ms: reused
+		t.Fatalf("young connection: %+v", r)
+	}
+	time.Sleep(40 * time.Millisecond) // idle 40ms > 60ms-30ms: dropped
+	if r := do(t, tr, srv.url()); r.err != nil || r.reused {
+		t.Fatalf("old connection: %+v", r)
+	}
+	if st := tr.Stats(); st.Discards != 1 || st.NewConns != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestHintMarginLearnsTimeoutFromKeepAliveHeader(t *testing.T) {
+	srv := newTestServer(t, "timeout=0.06, max=100")
+	// The configured T is an hour: only the header can make the pool drop the connection.
+	tr := newTransport(t, "hint-margin:margin=30ms", time.Hour)
+	do(t, tr, srv.url())
+	time.Sleep(40 * time.Millisecond)
+	if r := do(t, tr, srv.url()); r.err != nil || r.reused {
+		t.Fatalf("got %+v, want a new connection (idle 40ms > 60ms-30ms)", r)
+	}
+
+	plain := newTestServer(t, "")
+	tr2 := newTransport(t, "hint-margin:margin=30ms", time.Hour)
+	do(t, tr2, plain.url())
+	time.Sleep(40 * time.Millisecond)
+	if r := do(t, tr2, plain.url()); r.err != nil || !r.reused {
+		t.Fatalf("without a header: %+v, want reuse under the configured T", r)
+	}
+}
+
+func TestRetryOnlyHidesStaleFailure(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "retry-only", time.Second)
+	do(t, tr, srv.url())
+	srv.closeIdle(false)
+	r := do(t, tr, srv.url())
+	if r.err != nil || r.gotConn != 2 || r.reused {
+		t.Fatalf("got %+v, want success after 2 attempts, the last on a new connection", r)
+	}
+	if st := tr.Stats(); st.Retries != 1 || st.NewConns != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, exe := srv.counts(); exe != 2 {
+		t.Fatalf("executed %d, want 2 (the stale attempt never ran)", exe)
+	}
+}
+
+func TestRetryOnlyIdempotentDoesNotReplayPOST(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "retry-only:methods=idempotent", time.Second)
+	do(t, tr, srv.url())
+	srv.closeIdle(false)
+	if r := do(t, tr, srv.url()); r.err == nil || tr.Stats().Retries != 0 {
+		t.Fatalf("got %+v, retries %d; want the POST's failure, not replayed", r, tr.Stats().Retries)
+	}
+}
+
+func TestReadProbePlusRetryComposes(t *testing.T) {
+	spec := mustParse(t, "read-probe:after=1h+retry-only:max=2")
+	if got := spec.String(); got != "read-probe:after=1h0m0s+retry-only:max=2,methods=all" {
+		t.Fatalf("canonical spec %q", got)
+	}
+	b := spec.Behaviour()
+	if b.Detect != pool.DetectProbe || b.Retries != 2 || b.ProbeAfter != time.Hour {
+		t.Fatalf("behaviour %+v", b)
+	}
+	srv := newTestServer(t, "")
+	tr := pool.New(spec, pool.Config{IdleTimeout: time.Second})
+	defer tr.CloseIdleConnections()
+	do(t, tr, srv.url())
+	srv.closeIdle(false)
+	if r := do(t, tr, srv.url()); r.err != nil || tr.Stats().Retries != 1 {
+		t.Fatalf("got %+v, stats %+v", r, tr.Stats())
+	}
+}
+
+func TestStdlibIsNetHTTPTransport(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "stdlib", time.Second)
+	for i := 0; i < 3; i++ {
+		if r := do(t, tr, srv.url()); r.err != nil || r.reused != (i > 0) {
+			t.Fatalf("request %d: %+v", i, r)
+		}
+	}
+	if st := tr.Stats(); st.NewConns != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Its readLoop sees the FIN, like watch.
+	srv.closeIdle(false)
+	if r := do(t, tr, srv.url()); r.err != nil || r.reused {
+		t.Fatalf("after close: %+v", r)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		err   error
+		wrote bool
+		want  pool.Class
+	}{
+		{io.EOF, true, pool.EOF},
+		{io.ErrUnexpectedEOF, true, pool.EOF},
+		{os.ErrDeadlineExceeded, true, pool.Timeout},
+		{errors.New("http: server closed idle connection"), true, pool.EOF},
+		{errors.New("malformed HTTP response"), true, pool.Other},
+		{&pool.Error{Class: pool.ResetRead}, false, pool.ResetRead},
+	}
+	for _, c := range cases {
+		if got := pool.Classify(c.err, c.wrote); got != c.want {
+			t.Errorf("Classify(%v, %v) = %q, want %q", c.err, c.wrote, got, c.want)
+		}
+	}
+	if pool.EOF.Stale(false) || !pool.EOF.Stale(true) || pool.Timeout.Stale(true) {
+		t.Error("Stale: only reset/eof on a reused connection")
+	}
+}
+
+func TestNoFileDescriptorsLeak(t *testing.T) {
+	before := openFDs(t)
+	srv := newTestServer(t, "")
+	for _, spec := range []string{"blind", "watch", "read-probe", "retry-only", "stdlib"} {
+		tr := pool.New(mustParse(t, spec), pool.Config{IdleTimeout: time.Second})
+		for i := 0; i < 3; i++ {
+			do(t, tr, srv.url())
+		}
+		srv.closeIdle(false)
+		do(t, tr, srv.url())
+		tr.CloseIdleConnections()
+	}
+	srv.close()
+	if http.DefaultTransport != nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := openFDs(t); after > before {
+		t.Fatalf("open file descriptors %d -> %d", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
