@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +114,3 @@ func (s *testServer) close() {
 	s.closeIdle(false)
 	s.wg.Wait()
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

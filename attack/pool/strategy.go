@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/idlerace/idlerace/internal/spec"
 )
+
+// Options are a strategy's "key=value,..." arguments (see internal/spec).
+type Options = spec.Options
 
 // Strategy is one reuse policy. It implements any of the hook interfaces below; the pool
 // calls the hooks of every strategy in a spec, in the order the spec names them.
@@ -105,33 +109,33 @@ func (s *Spec) String() string {
 }
 
 // Parse reads a spec such as "read-probe+retry-only:max=1" or "timeout-margin:margin=20ms".
-func Parse(spec string) (*Spec, error) {
-	if strings.TrimSpace(spec) == "" {
-		return nil, fmt.Errorf("strategy %q: empty (known: %s)", spec, names())
+func Parse(specText string) (*Spec, error) {
+	if strings.TrimSpace(specText) == "" {
+		return nil, fmt.Errorf("strategy %q: empty (known: %s)", specText, names())
 	}
 	out := &Spec{}
-	for _, part := range strings.Split(spec, "+") {
+	for _, part := range strings.Split(specText, "+") {
 		name, args, _ := strings.Cut(strings.TrimSpace(part), ":")
 		reg, ok := registry[name]
 		if !ok {
-			return nil, fmt.Errorf("strategy %q: unknown strategy %q (known: %s)", spec, name, names())
+			return nil, fmt.Errorf("strategy %q: unknown strategy %q (known: %s)", specText, name, names())
 		}
-		opts, err := parseOptions(args)
+		opts, err := spec.Parse(args)
 		if err != nil {
-			return nil, fmt.Errorf("strategy %q: %s: %v (%s)", spec, name, err, reg.usage)
+			return nil, fmt.Errorf("strategy %q: %s: %v (%s)", specText, name, err, reg.usage)
 		}
 		st, err := reg.build(opts)
-		if uerr := opts.unused(); uerr != nil {
+		if uerr := opts.Unused(); uerr != nil {
 			err = uerr
 		}
 		if err != nil {
-			return nil, fmt.Errorf("strategy %q: %s: %v (%s)", spec, name, err, reg.usage)
+			return nil, fmt.Errorf("strategy %q: %s: %v (%s)", specText, name, err, reg.usage)
 		}
 		out.Parts = append(out.Parts, st)
 	}
 	for _, p := range out.Parts {
 		if _, ok := p.(TransportMaker); ok && len(out.Parts) > 1 {
-			return nil, fmt.Errorf("strategy %q: %s is a whole transport and cannot be composed with '+'", spec, p)
+			return nil, fmt.Errorf("strategy %q: %s is a whole transport and cannot be composed with '+'", specText, p)
 		}
 	}
 	return out, nil
@@ -146,90 +150,4 @@ func (s *Spec) Behaviour() Behaviour {
 		}
 	}
 	return b
-}
-
-// Options are a strategy's "key=value,..." arguments. Each getter consumes its key;
-// keys left over after the strategy is built are reported as unknown.
-type Options struct {
-	kv   map[string]string
-	keys []string
-}
-
-func parseOptions(args string) (*Options, error) {
-	o := &Options{kv: map[string]string{}}
-	if args == "" {
-		return o, nil
-	}
-	for _, f := range strings.Split(args, ",") {
-		k, v, ok := strings.Cut(f, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("option %q: want key=value", f)
-		}
-		if _, dup := o.kv[k]; dup {
-			return nil, fmt.Errorf("option %q given twice", k)
-		}
-		o.kv[k] = strings.TrimSpace(v)
-		o.keys = append(o.keys, k)
-	}
-	return o, nil
-}
-
-func (o *Options) take(key string) (string, bool) {
-	v, ok := o.kv[key]
-	delete(o.kv, key)
-	return v, ok
-}
-
-func (o *Options) unused() error {
-	for _, k := range o.keys {
-		if _, left := o.kv[k]; left {
-			return fmt.Errorf("unknown option %q", k)
-		}
-	}
-	return nil
-}
-
-// Duration returns the duration option key, def when absent. Negative values are refused;
-// zero only when allowZero.
-func (o *Options) Duration(key string, def time.Duration, allowZero bool) (time.Duration, error) {
-	v, ok := o.take(key)
-	if !ok {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: invalid duration %q", key, v)
-	}
-	if d < 0 || (d == 0 && !allowZero) {
-		return 0, fmt.Errorf("%s: must be > 0, got %s", key, v)
-	}
-	return d, nil
-}
-
-// Int returns the integer option key within [min, max], def when absent.
-func (o *Options) Int(key string, def, min, max int) (int, error) {
-	v, ok := o.take(key)
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < min || n > max {
-		return 0, fmt.Errorf("%s: want a whole number from %d to %d, got %q", key, min, max, v)
-	}
-	return n, nil
-}
-
-// Enum returns the option key, which must be one of allowed; def when absent.
-func (o *Options) Enum(key, def string, allowed ...string) (string, error) {
-	v, ok := o.take(key)
-	if !ok {
-		return def, nil
-	}
-	for _, a := range allowed {
-		if v == a {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(allowed, ", "))
 }

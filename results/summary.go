@@ -1,0 +1,111 @@
+package results
+
+import "time"
+
+// Schema names the version of summary.json. Readers refuse other major versions.
+const Schema = "idlerace.summary/v1"
+
+// Summary is the whole of summary.json: what ran, with what tool, and one Cell per
+// combination of strategy, upstream, skew, latency and load.
+type Summary struct {
+	Schema   string    `json:"schema"`
+	Tool     Tool      `json:"tool"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// State is "complete" or "partial" (a run that was interrupted).
+	State string `json:"state"`
+	Cells []Cell `json:"cells"`
+}
+
+// Tool records which build produced the numbers.
+type Tool struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	CPUs    int    `json:"cpus"`
+}
+
+// Failures counts failed requests by class. A stale failure is one of the first three
+// on a reused connection; Timeout and Other are never stale.
+type Failures struct {
+	ResetWrite int64 `json:"reset_write"`
+	ResetRead  int64 `json:"reset_read"`
+	EOF        int64 `json:"eof"`
+	Timeout    int64 `json:"timeout"`
+	Other      int64 `json:"other"`
+}
+
+// LatencyUS holds latency percentiles in microseconds, measured from each request's
+// intended send time (no coordinated omission).
+type LatencyUS struct {
+	P50  int64 `json:"p50"`
+	P90  int64 `json:"p90"`
+	P99  int64 `json:"p99"`
+	P999 int64 `json:"p999"`
+	Max  int64 `json:"max"`
+}
+
+// Server is the upstream's view of the same cell.
+type Server struct {
+	Accepted int64 `json:"accepted"`
+	// IdleCloses counts connections the server closed because they sat idle past T+s.
+	IdleCloses int64 `json:"idle_closes"`
+	// ClosesWithUnread counts idle closes that found request bytes already in the socket:
+	// the race seen from the server.
+	ClosesWithUnread int64 `json:"closes_with_unread"`
+	// UnmatchedFailures counts client stale failures with no idle close by the server on
+	// the same connection (matched by the client's local port). Non-zero means the harness
+	// or the client did something the model does not explain.
+	UnmatchedFailures int64 `json:"unmatched_failures"`
+	// Executed counts requests the server ran; Duplicates counts executions beyond the
+	// first of the same Idlerace-Request-Id (a retry of a request that had already run).
+	Executed   int64 `json:"executed"`
+	Duplicates int64 `json:"duplicates"`
+	// CloseLateUS is how late the idle close landed after its due time T+s, in µs.
+	CloseLateUS LatencyUS `json:"close_late_us"`
+}
+
+// Cell is one measured combination.
+type Cell struct {
+	ID       string `json:"id"`
+	Strategy string `json:"strategy"`
+	Upstream string `json:"upstream"`
+	Skew     string `json:"skew"`
+	Latency  string `json:"latency"`
+	Load     string `json:"load"`
+	// IdleTimeoutMS is T, the idle timeout the client believes, in milliseconds.
+	IdleTimeoutMS float64 `json:"idle_timeout_ms"`
+	Repeat        int     `json:"repeat"`
+
+	Requests int64    `json:"requests"`
+	OK       int64    `json:"ok"`
+	Failures Failures `json:"failures"`
+	// Stale counts caller-visible stale failures (reset_write, reset_read, eof on a
+	// reused connection).
+	Stale int64 `json:"stale"`
+	// ResetRate is Stale / Requests; ResetRateCI95 its Wilson 95% interval [lo, hi].
+	ResetRate     float64    `json:"reset_rate"`
+	ResetRateCI95 [2]float64 `json:"reset_rate_ci95"`
+	// Retries counts extra attempts a strategy made to hide a failure from the caller.
+	Retries int64 `json:"retries"`
+	// Primes counts requests the load sent only to (re)open a lane's connection; they are
+	// not part of Requests.
+	Primes     int64   `json:"primes"`
+	NewConns   int64   `json:"new_conns"`
+	ConnsPer1k float64 `json:"conns_per_1k"`
+	// Discards counts idle connections the strategy dropped instead of reusing.
+	Discards  int64     `json:"discards"`
+	LatencyUS LatencyUS `json:"latency_us"`
+
+	PredictedResetRate float64 `json:"predicted_reset_rate"`
+	// PredictedRetryRate is the model's expected Retries / Requests.
+	PredictedRetryRate float64 `json:"predicted_retry_rate"`
+
+	Server Server `json:"server"`
+
+	DurationMS float64 `json:"duration_ms"`
+	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
+	Hlog string `json:"hlog,omitempty"`
+}

@@ -1,0 +1,90 @@
+package results
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// tableHeader names RenderTable's columns. RESET% and 95% CI are the caller-visible
+// stale failure rate and its Wilson interval; PRED% is the model's prediction of the
+// same; SRV UNREAD is the server's idle closes that found request bytes unread (the
+// race seen from the server); UNMATCHED is client stale failures the server cannot
+// explain.
+var tableHeader = []string{
+	"STRATEGY", "SKEW", "LOAD", "REQS", "STALE", "RESET%", "95% CI", "PRED%",
+	"RETRIES", "CONN/1k", "P50ms", "P99ms", "SRV UNREAD", "UNMATCHED",
+}
+
+// RenderTable writes cells to w as a plain-text table aligned with text/tabwriter, no
+// colours, one row per cell in the order given, under a header row. Rates are percent
+// with one decimal ("33.4"), the interval as "31.2–35.6", connections per 1,000
+// requests with one decimal, latencies in milliseconds with two decimals.
+func RenderTable(w io.Writer, cells []Cell) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	row := make([]string, 0, len(tableHeader))
+	var err error // the first write error; tabwriter does not keep it for Flush
+	writeRow := func(fields []string) {
+		if err == nil {
+			_, err = io.WriteString(tw, strings.Join(fields, "\t")+"\n")
+		}
+	}
+	writeRow(tableHeader)
+	for i := range cells {
+		c := &cells[i]
+		row = append(row[:0],
+			tableText(c.Strategy),
+			tableText(c.Skew),
+			tableText(c.Load),
+			fmt.Sprint(c.Requests),
+			fmt.Sprint(c.Stale),
+			percent(c.ResetRate),
+			percent(c.ResetRateCI95[0])+"–"+percent(c.ResetRateCI95[1]),
+			percent(c.PredictedResetRate),
+			fmt.Sprint(c.Retries),
+			fmt.Sprintf("%.1f", c.ConnsPer1k),
+			millis(c.LatencyUS.P50),
+			millis(c.LatencyUS.P99),
+			fmt.Sprint(c.Server.ClosesWithUnread),
+			fmt.Sprint(c.Server.UnmatchedFailures),
+		)
+		writeRow(row)
+	}
+	if err != nil {
+		return err
+	}
+	return tw.Flush()
+}
+
+// RenderJSON writes s to w exactly as WriteSummary stores it: indented JSON with a
+// trailing newline, an empty schema filled in as Schema.
+func RenderJSON(w io.Writer, s *Summary) error {
+	data, err := encodeSummary(s)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// percent formats a fraction as a percentage with one decimal: 0.3344 -> "33.4".
+func percent(fraction float64) string { return fmt.Sprintf("%.1f", fraction*100) }
+
+// millis formats microseconds as milliseconds with two decimals: 1234 -> "1.23".
+func millis(us int64) string { return fmt.Sprintf("%.2f", float64(us)/1000) }
+
+// tableText keeps a spec string on one table cell: tabs and line breaks would split
+// it into columns or rows. An empty string shows as "-".
+func tableText(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\r', '\v', '\f':
+			return ' '
+		}
+		return r
+	}, s)
+}
