@@ -7,7 +7,7 @@ BIN     := bin/idlerace
 PKGS    := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
-LDFLAGS := -X github.com/idlerace/idlerace/cmd/idlerace/cli.Version=$(VERSION) -X github.com/idlerace/idlerace/cmd/idlerace/cli.Commit=$(COMMIT)
+LDFLAGS := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 BENCH_COUNT ?= 6
 
 .PHONY: all deps build run test bench lint ci clean

@@ -264,7 +264,7 @@ func TestReadProbePlusRetryComposes(t *testing.T) {
 		t.Fatalf("canonical spec %q", got)
 	}
 	b := spec.Behaviour()
-	if b.Detect != pool.DetectProbe || b.Retries != 2 || b.ProbeAfter != time.Hour {
+	if !b.Probe || b.Watch || b.Retries != 2 || b.ProbeAfter != time.Hour {
 		t.Fatalf("behaviour %+v", b)
 	}
 	srv := newTestServer(t, "")

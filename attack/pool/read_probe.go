@@ -41,7 +41,7 @@ func (r readProbe) Check(c *Conn, now time.Time) (bool, string) {
 }
 
 func (r readProbe) Model(b *Behaviour) {
-	b.Detect = DetectProbe
+	b.Probe = true
 	b.ProbeAfter = r.after
 }
 

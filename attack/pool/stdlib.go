@@ -22,7 +22,7 @@ func init() {
 func (stdlib) String() string { return "stdlib" }
 
 func (stdlib) Model(b *Behaviour) {
-	b.Detect = DetectWatch
+	b.Watch = true
 	b.Retries = 1
 	b.IdempotentOnly = true
 }

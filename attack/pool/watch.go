@@ -15,8 +15,4 @@ func (watch) String() string { return "watch" }
 
 func (watch) Watch() {}
 
-func (watch) Model(b *Behaviour) {
-	if b.Detect == DetectNone {
-		b.Detect = DetectWatch
-	}
-}
+func (watch) Model(b *Behaviour) { b.Watch = true }

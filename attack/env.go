@@ -1,0 +1,129 @@
+package attack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idlerace/idlerace/attack/pool"
+)
+
+// RequestIDHeader carries a unique id per request so that the server can count
+// executions: a request that a retry ran twice shows up as a duplicate.
+const RequestIDHeader = "Idlerace-Request-Id"
+
+// Env is what a load needs to send requests: where, what, and how to get a transport.
+type Env struct {
+	// Target is the URL every request goes to.
+	Target string
+	// Method defaults to POST: net/http.Transport replays idempotent requests by itself,
+	// which would hide the race in the stdlib row.
+	Method string
+	// Body is sent with every request (replayable: GetBody is set).
+	Body []byte
+	// IdleTimeout is T, the server's idle timeout as the client believes it; sweep and
+	// lull place their gaps around it.
+	IdleTimeout time.Duration
+	// NewTransport makes a fresh transport; sweep gives one to every lane.
+	NewTransport func() pool.Transport
+	// Seed makes the lull shape's draws reproducible.
+	Seed uint64
+	// RunID prefixes every request id.
+	RunID string
+
+	seq        atomic.Uint64
+	mu         sync.Mutex
+	transports []pool.Transport
+}
+
+func (e *Env) method() string {
+	if e.Method == "" {
+		return http.MethodPost
+	}
+	return e.Method
+}
+
+// transport makes a transport and remembers it so that Stats and Close can reach it.
+func (e *Env) transport() pool.Transport {
+	t := e.NewTransport()
+	e.mu.Lock()
+	e.transports = append(e.transports, t)
+	e.mu.Unlock()
+	return t
+}
+
+// Stats sums the counters of every transport the load used.
+func (e *Env) Stats() pool.Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var s pool.Stats
+	for _, t := range e.transports {
+		ts := t.Stats()
+		s.NewConns += ts.NewConns
+		s.Reused += ts.Reused
+		s.Discards += ts.Discards
+		s.WatchCloses += ts.WatchCloses
+		s.Retries += ts.Retries
+	}
+	return s
+}
+
+// Close closes every idle connection of every transport the load used.
+func (e *Env) Close() {
+	e.mu.Lock()
+	ts := e.transports
+	e.mu.Unlock()
+	for _, t := range ts {
+		t.CloseIdleConnections()
+	}
+}
+
+// send makes one request through tr and reads the whole response. intended is when the
+// load meant to send it: latency is measured from there.
+func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time, prime bool) Record {
+	r := Record{Seq: e.seq.Add(1), Intended: intended, Prime: prime, Gap: -1}
+	var wrote bool
+	trace := &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) {
+			r.Attempts++
+			r.Reused = i.Reused
+			r.IdleAge = i.IdleTime
+			if a, ok := i.Conn.LocalAddr().(*net.TCPAddr); ok {
+				r.LocalPort = a.Port
+			}
+		},
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote = i.Err == nil },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), e.method(), e.Target, bytes.NewReader(e.Body))
+	if err != nil {
+		r.Err, r.Class, r.Start, r.End = err, pool.Other, time.Now(), time.Now()
+		return r
+	}
+	req.Header.Set(RequestIDHeader, e.RunID+"-"+strconv.FormatUint(r.Seq, 10))
+	r.BytesOut = int64(len(e.Body))
+	r.Start = time.Now()
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		r.Code = resp.StatusCode
+		r.BytesIn, err = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	r.End = time.Now()
+	if err != nil {
+		r.Err = err
+		r.Class = pool.Classify(err, wrote)
+		r.Stale = r.Class.Stale(r.Reused)
+	} else if r.Code < 200 || r.Code >= 400 {
+		r.Err = fmt.Errorf("status %d", r.Code)
+		r.Class = pool.Other
+	}
+	return r
+}

@@ -1,0 +1,92 @@
+package attack
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/idlerace/idlerace/internal/spec"
+)
+
+// Load is a load shape.
+type Load interface {
+	// String returns the canonical spec.
+	String() string
+	// Duration is how long the load runs at most (the upstream's skew models use it to
+	// place an idle period within the run).
+	Duration() time.Duration
+	// Run sends requests through env until the load is done, ctx ends or its request
+	// budget is spent, and records each one in rec.
+	Run(ctx context.Context, env *Env, rec *Recorder) error
+}
+
+type loadRegistration struct {
+	name, usage, help string
+	parse             func(o *spec.Options) (Load, error)
+}
+
+var loads = map[string]loadRegistration{}
+
+// RegisterLoad adds a load shape under name; usage shows its options.
+func RegisterLoad(name, usage, help string, parse func(o *spec.Options) (Load, error)) {
+	if _, dup := loads[name]; dup {
+		panic("attack: load registered twice: " + name)
+	}
+	loads[name] = loadRegistration{name: name, usage: usage, help: help, parse: parse}
+}
+
+// LoadInfo describes a registered load shape.
+type LoadInfo struct{ Name, Usage, Help string }
+
+// Loads lists the registered load shapes, sorted by name.
+func Loads() []LoadInfo {
+	var out []LoadInfo
+	for _, r := range loads {
+		out = append(out, LoadInfo{r.name, r.usage, r.help})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ParseLoad reads a load spec such as "sweep:lanes=32,duration=2s".
+func ParseLoad(text string) (Load, error) {
+	name, args, _ := strings.Cut(strings.TrimSpace(text), ":")
+	reg, ok := loads[name]
+	if !ok {
+		var known []string
+		for _, l := range Loads() {
+			known = append(known, l.Name)
+		}
+		return nil, fmt.Errorf("load %q: unknown load %q (known: %s)", text, name, strings.Join(known, ", "))
+	}
+	o, err := spec.Parse(args)
+	if err != nil {
+		return nil, fmt.Errorf("load %q: %v (%s)", text, err, reg.usage)
+	}
+	l, err := reg.parse(o)
+	if uerr := o.Unused(); uerr != nil {
+		err = uerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %q: %v (%s)", text, err, reg.usage)
+	}
+	return l, nil
+}
+
+// sleepUntil waits until t or until ctx ends; it reports whether t was reached.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,144 @@
+package attack
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/results"
+)
+
+// Record is one request as the load saw it.
+type Record struct {
+	Seq uint64
+	// Intended is when the load meant to send the request; Start when it did; End when
+	// the response body was read to its end (or the request failed).
+	Intended, Start, End time.Time
+	// Gap is the idle gap this request was exposed to, -1 when it was not exposed to
+	// the race (it could only have gone on a new connection).
+	Gap   time.Duration
+	Code  int
+	Err   error
+	Class pool.Class
+	// Stale: the failure is the keep-alive race (reset or EOF on a reused connection).
+	Stale  bool
+	Reused bool
+	// Prime marks a request sent only to (re)open a lane's connection.
+	Prime     bool
+	IdleAge   time.Duration
+	LocalPort int
+	// Attempts counts connections the request was tried on (more than 1: retried).
+	Attempts int
+	BytesIn  int64
+	BytesOut int64
+}
+
+// Latency is measured from the intended send time, so that time spent waiting behind a
+// slow request counts (no coordinated omission).
+func (r *Record) Latency() time.Duration { return r.End.Sub(r.Intended) }
+
+// Recorder aggregates the records of one cell. It keeps counters, the latency histogram,
+// the gaps the model needs and the stale failures the server's log is matched against;
+// every request streams to the vegeta encoder, if any, and is not kept.
+type Recorder struct {
+	mu sync.Mutex
+	// Name labels the vegeta results (their "attack" field).
+	Name string
+	enc  vegeta.Encoder
+	// EncodeErr is the first error the encoder returned.
+	EncodeErr error
+
+	Requests, OK, Primes, PrimeFailures, Retries int64
+	Failures                                     results.Failures
+	Stale                                        int64
+	Latency                                      *hdrhistogram.Histogram
+	// Gaps holds the exposure gap of every request that had one; Unexposed counts the
+	// measured requests that had none.
+	Gaps      []time.Duration
+	Unexposed int64
+	// StaleFailures keeps the stale failures, up to maxKeptFailures, for matching with
+	// the server's closes.
+	StaleFailures []Record
+	// FirstPrimeError is why the first priming request failed, if one did.
+	FirstPrimeError error
+	target, method  string
+}
+
+const maxKeptFailures = 100_000
+
+// NewRecorder returns a recorder; enc may be nil.
+func NewRecorder(name string, enc vegeta.Encoder) *Recorder {
+	return &Recorder{Name: name, enc: enc, Latency: results.NewLatencyHistogram()}
+}
+
+// Add counts one record.
+func (rc *Recorder) Add(r Record) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if r.Prime {
+		rc.Primes++
+		if r.Err != nil {
+			rc.PrimeFailures++
+			if rc.FirstPrimeError == nil {
+				rc.FirstPrimeError = r.Err
+			}
+		}
+		return
+	}
+	rc.Requests++
+	if r.Attempts > 1 {
+		rc.Retries += int64(r.Attempts - 1)
+	}
+	results.RecordLatency(rc.Latency, r.Latency())
+	if r.Gap >= 0 {
+		rc.Gaps = append(rc.Gaps, r.Gap)
+	} else {
+		rc.Unexposed++
+	}
+	if r.Err == nil {
+		rc.OK++
+	} else {
+		switch r.Class {
+		case pool.ResetWrite:
+			rc.Failures.ResetWrite++
+		case pool.ResetRead:
+			rc.Failures.ResetRead++
+		case pool.EOF:
+			rc.Failures.EOF++
+		case pool.Timeout:
+			rc.Failures.Timeout++
+		default:
+			rc.Failures.Other++
+		}
+		if r.Stale {
+			rc.Stale++
+			if len(rc.StaleFailures) < maxKeptFailures {
+				rc.StaleFailures = append(rc.StaleFailures, r)
+			}
+		}
+	}
+	if rc.enc != nil && rc.EncodeErr == nil {
+		rc.EncodeErr = rc.enc.Encode(rc.vegetaResult(&r))
+	}
+}
+
+func (rc *Recorder) vegetaResult(r *Record) *vegeta.Result {
+	res := &vegeta.Result{
+		Attack:    rc.Name,
+		Seq:       r.Seq,
+		Code:      uint16(r.Code),
+		Timestamp: r.Intended,
+		Latency:   r.Latency(),
+		BytesIn:   uint64(r.BytesIn),
+		BytesOut:  uint64(r.BytesOut),
+		Method:    rc.method,
+		URL:       rc.target,
+	}
+	if r.Err != nil {
+		res.Error = r.Err.Error()
+	}
+	return res
+}

@@ -1,0 +1,134 @@
+package attack
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idlerace/idlerace/internal/spec"
+)
+
+// sweep runs L lanes, each with a transport of its own holding one connection. After
+// every response a lane waits an idle gap g and sends the next request on the same
+// connection; the gaps sweep [T-w, T+w] in a low-discrepancy order (golden-ratio steps,
+// offset per lane), so every gap in the window is visited evenly whatever the duration.
+// When a request fails, the connection is gone: the lane sends a priming request on a
+// new connection at once (counted as a prime, not a request), so that every measured
+// request follows a response on its connection by exactly its gap.
+type sweep struct {
+	lanes    int
+	width    time.Duration // 0: T/4
+	duration time.Duration
+	requests int
+}
+
+func init() {
+	RegisterLoad("sweep", "sweep[:lanes=N,width=D,duration=D,requests=N]",
+		"L lanes, one connection each; the idle gap sweeps [T-width, T+width] (default lanes=32, width=T/4, duration=2s)",
+		func(o *spec.Options) (Load, error) {
+			s := &sweep{}
+			var err error
+			if s.lanes, err = o.Int("lanes", 32, 1, 4096); err != nil {
+				return nil, err
+			}
+			if s.width, err = o.Duration("width", 0, false); err != nil {
+				return nil, err
+			}
+			if s.duration, err = o.Duration("duration", 2*time.Second, false); err != nil {
+				return nil, err
+			}
+			if s.requests, err = o.Int("requests", 1_000_000, 1, 100_000_000); err != nil {
+				return nil, err
+			}
+			return s, nil
+		})
+}
+
+func (s *sweep) String() string {
+	w := ""
+	if s.width > 0 {
+		w = fmt.Sprintf(",width=%s", s.width)
+	}
+	r := ""
+	if s.requests != 1_000_000 {
+		r = fmt.Sprintf(",requests=%d", s.requests)
+	}
+	return fmt.Sprintf("sweep:lanes=%d%s,duration=%s%s", s.lanes, w, s.duration, r)
+}
+
+func (s *sweep) Duration() time.Duration { return s.duration }
+
+// Window returns the gap range [lo, hi] for idle timeout t.
+func (s *sweep) Window(t time.Duration) (lo, hi time.Duration) {
+	w := s.width
+	if w == 0 {
+		w = t / 4
+	}
+	lo, hi = t-w, t+w
+	if lo < 0 {
+		lo = 0
+	}
+	return lo, hi
+}
+
+// phi's fractional part gives the golden-ratio sequence, the most even way to visit an
+// interval one point at a time.
+var phi = (math.Sqrt(5) - 1) / 2
+
+func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
+	if env.IdleTimeout <= 0 {
+		return fmt.Errorf("sweep needs the idle timeout T (--idle-timeout) to place its gaps")
+	}
+	lo, hi := s.Window(env.IdleTimeout)
+	start := time.Now()
+	deadline := start.Add(s.duration)
+	var budget atomic.Int64
+	budget.Store(int64(s.requests))
+	var wg sync.WaitGroup
+	for k := 0; k < s.lanes; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			tr := env.transport()
+			// Lanes start spread over one timeout so that they do not fire in step.
+			if !sleepUntil(ctx, start.Add(time.Duration(k)*env.IdleTimeout/time.Duration(s.lanes))) {
+				return
+			}
+			p := env.send(ctx, tr, time.Now(), true)
+			rec.Add(p)
+			if p.Err != nil {
+				return
+			}
+			prevEnd := p.End
+			offset := float64(k) / float64(s.lanes)
+			for j := 1; ; j++ {
+				frac := math.Mod(offset+phi*float64(j), 1)
+				gap := lo + time.Duration(frac*float64(hi-lo))
+				intended := prevEnd.Add(gap)
+				if intended.After(deadline) || budget.Add(-1) < 0 || !sleepUntil(ctx, intended) {
+					return
+				}
+				r := env.send(ctx, tr, intended, false)
+				if ctx.Err() != nil {
+					return // stopped mid-request: not a measurement
+				}
+				r.Gap = r.Start.Sub(prevEnd)
+				rec.Add(r)
+				prevEnd = r.End
+				if r.Err != nil {
+					p := env.send(ctx, tr, time.Now(), true)
+					rec.Add(p)
+					if p.Err != nil {
+						return
+					}
+					prevEnd = p.End
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idlerace/idlerace/matrix"
+	"github.com/idlerace/idlerace/results"
+)
+
+func newAttackCmd() *cobra.Command {
+	var (
+		target, strategy, load, skew, method, format, resultsPath, resultsFormat string
+		idleTimeout                                                              time.Duration
+		allowRemote                                                              bool
+	)
+	cmd := &cobra.Command{
+		Use:   "attack --target URL --strategy SPEC --load SPEC --idle-timeout T",
+		Short: "Run one cell against any HTTP/1.1 server",
+		Long: `Send the load through one pool strategy to a server idlerace did not start, and
+report the reset rate beside the model's prediction for the believed idle timeout T
+(and, with --skew, a skew you expect of that server).
+
+Targets outside loopback need --allow-remote: this is a tool for breaking connections.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			if err := checkTarget(target, allowRemote); err != nil {
+				return err
+			}
+			p, err := matrix.Prepare(matrix.CellSpec{
+				Strategy: strategy, Upstream: "external", Skew: skew, Latency: "0", Load: load,
+				IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: 1,
+			})
+			if err != nil {
+				return err
+			}
+			rf, err := openResults(resultsPath, resultsFormat)
+			if err != nil {
+				return err
+			}
+			started := time.Now().UTC()
+			out, runErr := matrix.RunTarget(cmd.Context(), p, target, rf.encoder())
+			if err := rf.commit(); err != nil && runErr == nil {
+				runErr = err
+			}
+			if runErr != nil {
+				return runErr
+			}
+			sum := &results.Summary{Schema: results.Schema, Started: started, Finished: time.Now().UTC(),
+				State: "complete", Cells: []results.Cell{out.Cell}}
+			sum.Tool = results.Tool{Version: Version, Commit: Commit}
+			return writeSummary(cmd.OutOrStdout(), format, sum)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&target, "target", "", "URL of the HTTP/1.1 server, e.g. http://127.0.0.1:8080/ (required)")
+	f.StringVar(&strategy, "strategy", "blind", "strategy spec (see idlerace strategies)")
+	f.StringVar(&load, "load", "sweep", "load spec: sweep[:lanes=N,width=D,duration=D], lull[:...], constant[:rate=R/s,duration=D]")
+	f.DurationVar(&idleTimeout, "idle-timeout", 0, "T: the server's idle timeout as the client believes it (required)")
+	f.StringVar(&skew, "skew", "none", "the skew the model assumes for this server")
+	f.StringVar(&method, "method", "POST", "request method")
+	f.StringVar(&format, "format", "table", "output: table or json")
+	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file")
+	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension)")
+	f.BoolVar(&allowRemote, "allow-remote", false, "allow a target outside loopback")
+	_ = cmd.MarkFlagRequired("target")
+	_ = cmd.MarkFlagRequired("idle-timeout")
+	return cmd
+}
+
+// checkTarget refuses a URL that is not plain HTTP, a host outside loopback without
+// --allow-remote, and a server that does not accept connections: each is bad input.
+func checkTarget(target string, allowRemote bool) error {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return badInput("--target %q: want an http:// URL with a host, e.g. http://127.0.0.1:8080/", target)
+	}
+	host := u.Hostname()
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && !allowRemote {
+		return badInput("--target %q: %s is not a loopback address (127.0.0.0/8, ::1, localhost); pass --allow-remote to attack it", target, host)
+	}
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 2*time.Second)
+	if err != nil {
+		return badInput("--target %q: %v (want a running HTTP/1.1 server)", target, unwrapOp(err))
+	}
+	_ = c.Close()
+	return nil
+}
+
+func unwrapOp(err error) error {
+	if oe, ok := err.(*net.OpError); ok && oe.Err != nil {
+		return fmt.Errorf("%s: %w", oe.Op, oe.Err)
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/idlerace/idlerace/results"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = execute(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// Bad input: one line on stderr naming the bad value and what is accepted, exit code 2.
+func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
+	closed := closedPort(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--strategy", "blnd"}, `unknown strategy "blnd" (known: blind,`},
+		{[]string{"run", "--strategy", "timeout-margin:margin=-5ms"}, "margin: must be > 0"},
+		{[]string{"run", "--strategy", "retry-only:max=x"}, "max: want a whole number from 1 to 10"},
+		{[]string{"run", "--skew", "unifrom:5ms"}, `unknown model "unifrom"`},
+		{[]string{"run", "--skew", "uniform:0ms"}, "width must be > 0"},
+		{[]string{"run", "--skew", "normal:sd=abc"}, `"abc"`},
+		{[]string{"run", "--load", "swep"}, `unknown load "swep" (known: constant, lull, sweep)`},
+		{[]string{"run", "--load", "sweep:lanes=0"}, "lanes: want a whole number from 1 to 4096"},
+		{[]string{"run", "--load", "sweep:duration=0s"}, "duration: must be > 0"},
+		{[]string{"run", "--load", "constant:rate=0/s"}, "rate: want a rate such as 100/s"},
+		{[]string{"run", "--idle-timeout", "0s"}, "idle timeout 0s: must be > 0"},
+		{[]string{"run", "--idle-timeout", "-1s"}, "must be > 0"},
+		{[]string{"run", "--idle-timeout", "soon"}, `invalid argument "soon"`},
+		{[]string{"run", "--format", "xml"}, `--format "xml": want table or json`},
+		{[]string{"run", "extra"}, "takes no arguments"},
+		{[]string{"nosuchverb"}, "unknown command"},
+		{[]string{"attack", "--target", "http://" + closed + "/", "--idle-timeout", "1s"}, "connection refused"},
+		{[]string{"attack", "--target", "http://192.0.2.1/", "--idle-timeout", "1s"}, "not a loopback address"},
+		{[]string{"attack", "--target", "ftp://127.0.0.1/", "--idle-timeout", "1s"}, "want an http:// URL"},
+		{[]string{"attack", "--target", "http://" + closed + "/"}, `required flag(s) "idle-timeout" not set`},
+		{[]string{"upstream", "--idle-timeout", "0s"}, "--idle-timeout 0s: must be > 0"},
+		{[]string{"upstream", "--addr", "0.0.0.0:8080"}, "not a loopback address"},
+		{[]string{"upstream", "--close", "slam"}, "--close"},
+		{[]string{"upstream", "--advertise", "-1s"}, "--advertise"},
+	}
+	for _, c := range cases {
+		code, _, stderr := run(t, c.args...)
+		if code != exitBadInput {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", c.args, code, stderr)
+		}
+		if !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: stderr %q, want it to contain %q", c.args, stderr, c.want)
+		}
+		if n := strings.Count(strings.TrimRight(stderr, "\n"), "\n"); n != 0 {
+			t.Errorf("%v: stderr has %d lines, want 1: %q", c.args, n+1, stderr)
+		}
+	}
+}
+
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestStrategiesListsEveryStrategyOnOneLine(t *testing.T) {
+	code, out, _ := run(t, "strategies")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 7 {
+		t.Fatalf("exit %d, %d lines:\n%s", code, len(lines), out)
+	}
+	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "retry-only", "stdlib"} {
+		if !strings.Contains(out, name) {
+			t.Errorf("missing %s", name)
+		}
+	}
+}
+
+// A small run through the CLI writes the run directory and JSON that follows the
+// summary schema, with numbers that make sense for the strategies.
+func TestRunWritesSummaryAndHlogs(t *testing.T) {
+	dir := t.TempDir()
+	res := filepath.Join(dir, "results.csv")
+	code, out, stderr := run(t, "run", "--strategy", "blind,timeout-margin:margin=20ms", "--skew", "none",
+		"--load", "sweep:lanes=8,duration=700ms", "--idle-timeout", "60ms", "--format", "json", "--out", dir, "--results", res, "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sum results.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := results.ReadSummary(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Schema != results.Schema || sum.State != "complete" || len(sum.Cells) != 2 || len(onDisk.Cells) != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	blind, margin := sum.Cells[0], sum.Cells[1]
+	if blind.Requests < 40 || blind.ResetRate < 0.3 || blind.Server.UnmatchedFailures != 0 {
+		t.Errorf("blind: %d requests, reset %.3f, unmatched %d", blind.Requests, blind.ResetRate, blind.Server.UnmatchedFailures)
+	}
+	if margin.Stale != 0 || margin.ConnsPer1k < 500 {
+		t.Errorf("timeout-margin: stale %d, conns/1k %.0f", margin.Stale, margin.ConnsPer1k)
+	}
+	for _, c := range sum.Cells {
+		h, err := results.ReadHlog(filepath.Join(dir, c.Hlog))
+		if err != nil || h.TotalCount() != c.Requests {
+			t.Errorf("%s: hlog count %v (err %v), want %d", c.Strategy, h, err, c.Requests)
+		}
+	}
+	csv, err := os.ReadFile(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := strings.Count(string(csv), "\n"); int64(rows) != blind.Requests+margin.Requests {
+		t.Errorf("results.csv has %d rows, want %d", rows, blind.Requests+margin.Requests)
+	}
+}
+
+// attack runs one cell against a server idlerace did not start: Go's own net/http
+// server with a 60ms IdleTimeout.
+func TestAttackAgainstNetHTTPServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }),
+		IdleTimeout: 60_000_000}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	code, out, stderr := run(t, "attack", "--target", "http://"+ln.Addr().String()+"/", "--strategy", "blind",
+		"--load", "sweep:lanes=8,duration=600ms", "--idle-timeout", "60ms", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sum results.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	c := sum.Cells[0]
+	if c.Requests < 30 || c.ResetRate < 0.2 || c.PredictedResetRate < 0.4 {
+		t.Fatalf("blind against net/http: %d requests, reset %.3f, predicted %.3f", c.Requests, c.ResetRate, c.PredictedResetRate)
+	}
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/chaos"
+)
+
+func newStrategiesCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "strategies",
+		Short: "List every pool strategy, one line each (with --all: skew models and loads too)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			for _, s := range pool.Strategies() {
+				fmt.Fprintf(w, "%s\t%s\n", s.Usage, s.Help)
+			}
+			if all {
+				fmt.Fprintln(w, "\nSKEW MODELS\t")
+				for _, m := range chaos.SkewModels() {
+					fmt.Fprintf(w, "%s\t\n", m.Usage)
+				}
+				fmt.Fprintln(w, "\nLOADS\t")
+				for _, l := range attack.Loads() {
+					fmt.Fprintf(w, "%s\t%s\n", l.Usage, l.Help)
+				}
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "also list skew models and load shapes")
+	return cmd
+}

@@ -1,0 +1,282 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/matrix/model"
+	"github.com/idlerace/idlerace/results"
+	"github.com/idlerace/idlerace/upstreams"
+	_ "github.com/idlerace/idlerace/upstreams/builtin" // registers the builtin upstream
+)
+
+// CellSpec is one combination to measure.
+type CellSpec struct {
+	Strategy string
+	Upstream string // an upstream kind: "builtin"
+	Skew     string
+	Latency  string // one-way latency; "0" on loopback
+	Load     string
+	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
+	IdleTimeout time.Duration
+	// Advertise is the Keep-Alive timeout the upstream sends (0: T; < 0: none).
+	Advertise time.Duration
+	Close     chaos.CloseMode
+	Method    string
+	Seed      uint64
+	Repeat    int
+}
+
+// Prepared is a CellSpec whose parts parsed.
+type Prepared struct {
+	Spec     CellSpec
+	Strategy *pool.Spec
+	Skew     chaos.Skew
+	Load     attack.Load
+	Latency  time.Duration
+}
+
+// BadInput marks an error in what the user asked for (exit code 2), as opposed to a run
+// that broke (exit code 3).
+type BadInput struct{ Err error }
+
+func (e *BadInput) Error() string { return e.Err.Error() }
+func (e *BadInput) Unwrap() error { return e.Err }
+
+func bad(err error) error { return &BadInput{Err: err} }
+
+// Prepare parses every part of the spec, so that bad input is reported before anything
+// starts.
+func Prepare(s CellSpec) (*Prepared, error) {
+	p := &Prepared{Spec: s}
+	var err error
+	if s.IdleTimeout <= 0 {
+		return nil, bad(fmt.Errorf("idle timeout %s: must be > 0 (a duration such as 100ms or 5s)", s.IdleTimeout))
+	}
+	if p.Strategy, err = pool.Parse(s.Strategy); err != nil {
+		return nil, bad(err)
+	}
+	if p.Skew, err = chaos.ParseSkew(s.Skew); err != nil {
+		return nil, bad(err)
+	}
+	if p.Load, err = attack.ParseLoad(s.Load); err != nil {
+		return nil, bad(err)
+	}
+	if p.Latency, err = ParseLatency(s.Latency); err != nil {
+		return nil, bad(err)
+	}
+	if p.Latency != 0 {
+		return nil, bad(fmt.Errorf("latency %q: only 0 (loopback) is supported until the delay proxy lands", s.Latency))
+	}
+	if s.Close != "" {
+		if _, err := chaos.ParseCloseMode(string(s.Close)); err != nil {
+			return nil, bad(err)
+		}
+	}
+	if s.Upstream == "" {
+		p.Spec.Upstream = "builtin"
+	}
+	return p, nil
+}
+
+// ParseLatency reads a one-way latency: "0" or a duration such as "2ms".
+func ParseLatency(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("latency %q: want 0 or a non-negative duration such as 2ms", s)
+	}
+	return d, nil
+}
+
+// ID is the cell's stable identifier.
+func (p *Prepared) ID() string {
+	return results.CellID(p.Strategy.String(), p.Spec.Upstream, p.Skew.String(), latencyString(p.Latency), p.Load.String(), p.Spec.Repeat)
+}
+
+func latencyString(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return d.String()
+}
+
+// Outcome is a measured cell with its latency histogram.
+type Outcome struct {
+	Cell    results.Cell
+	Latency *hdrhistogram.Histogram
+	Started time.Time
+}
+
+// RunCell measures one prepared cell against a fresh upstream of its kind. enc, when
+// not nil, receives every request as a vegeta result.
+func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, error) {
+	s := p.Spec
+	up, err := upstreams.Start(ctx, s.Upstream, upstreams.Config{
+		IdleTimeout: s.IdleTimeout,
+		Skew:        p.Skew,
+		Seed:        s.Seed + uint64(s.Repeat),
+		Close:       s.Close,
+		Advertise:   s.Advertise,
+		RunDuration: p.Load.Duration(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", s.Upstream, err)
+	}
+	out, rec, err := measure(ctx, p, up.URL()+"/", enc)
+	if err != nil {
+		_ = up.Close()
+		return nil, err
+	}
+	if err := up.Close(); err != nil {
+		return nil, fmt.Errorf("upstream %s: stop: %w", s.Upstream, err)
+	}
+	st := up.Stats()
+	closes := up.Closes()
+	out.Cell.Server = results.Server{
+		Accepted:          st.Accepted,
+		IdleCloses:        st.IdleCloses,
+		ClosesWithUnread:  st.ClosesWithUnread,
+		UnmatchedFailures: Unmatched(rec.StaleFailures, closes),
+		Executed:          st.Executed,
+		Duplicates:        st.Duplicates,
+		CloseLateUS:       results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
+	}
+	predict(p, &out.Cell, rec, meanCloseLag(closes))
+	return out, nil
+}
+
+// RunTarget measures one prepared cell against a server idlerace did not start: there is
+// no server view, and the model assumes the cell's skew (none unless told otherwise).
+func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
+	out, rec, err := measure(ctx, p, target, enc)
+	if err != nil {
+		return nil, err
+	}
+	predict(p, &out.Cell, rec, 0)
+	return out, nil
+}
+
+// measure runs the attack of one cell against target and fills the client's side of
+// the cell.
+func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, *attack.Recorder, error) {
+	s := p.Spec
+	started := time.Now()
+	env := &attack.Env{
+		Target:      target,
+		Method:      s.Method,
+		Body:        []byte(`{"idlerace":true}`),
+		IdleTimeout: s.IdleTimeout,
+		Seed:        s.Seed + uint64(s.Repeat),
+		RunID:       fmt.Sprintf("%x", started.UnixNano()),
+		NewTransport: func() pool.Transport {
+			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout})
+		},
+	}
+	rec := attack.NewRecorder(p.ID(), enc)
+	if err := attack.Run(ctx, p.Load, env, rec); err != nil {
+		return nil, nil, err
+	}
+	if rec.EncodeErr != nil {
+		return nil, nil, fmt.Errorf("writing results: %w", rec.EncodeErr)
+	}
+	ps := env.Stats()
+	c := results.Cell{
+		ID:            p.ID(),
+		Strategy:      p.Strategy.String(),
+		Upstream:      s.Upstream,
+		Skew:          p.Skew.String(),
+		Latency:       latencyString(p.Latency),
+		Load:          p.Load.String(),
+		IdleTimeoutMS: float64(s.IdleTimeout) / float64(time.Millisecond),
+		Repeat:        s.Repeat,
+		Requests:      rec.Requests,
+		OK:            rec.OK,
+		Failures:      rec.Failures,
+		Stale:         rec.Stale,
+		Retries:       rec.Retries,
+		Primes:        rec.Primes,
+		NewConns:      ps.NewConns,
+		Discards:      ps.Discards + ps.WatchCloses,
+		LatencyUS:     results.LatencyFrom(rec.Latency),
+		DurationMS:    float64(time.Since(started)) / float64(time.Millisecond),
+	}
+	c.Finish()
+	return &Outcome{Cell: c, Latency: rec.Latency, Started: started}, rec, nil
+}
+
+// predict puts the model's prediction for the cell's realised gaps beside the
+// measurement.
+func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration) {
+	hint := p.Spec.Advertise
+	if hint == 0 {
+		hint = p.Spec.IdleTimeout
+	}
+	method := p.Spec.Method
+	if method == "" {
+		method = "POST"
+	}
+	c.PredictedResetRate, c.PredictedRetryRate = model.Predict(p.Strategy.Behaviour(), model.Params{
+		IdleTimeout: p.Spec.IdleTimeout,
+		Skew:        p.Skew,
+		Latency:     p.Latency,
+		Hint:        max(hint, 0),
+		Method:      method,
+		CloseLag:    closeLag,
+	}, rec.Gaps, rec.Requests)
+}
+
+// Unmatched counts stale failures that no idle close by the server explains. A failure
+// on local port P at time t is explained by an idle close of the connection from port P
+// that the server accepted last before t: the server gave up on that connection before
+// it read the request.
+func Unmatched(failures []attack.Record, closes []upstreams.CloseRecord) int64 {
+	byPort := map[int][]upstreams.CloseRecord{}
+	for _, c := range closes {
+		byPort[c.RemotePort] = append(byPort[c.RemotePort], c)
+	}
+	for _, l := range byPort {
+		sort.Slice(l, func(i, j int) bool { return l[i].Accepted.Before(l[j].Accepted) })
+	}
+	var n int64
+	for _, f := range failures {
+		var match *upstreams.CloseRecord
+		for i, c := range byPort[f.LocalPort] {
+			if c.Accepted.After(f.Start) {
+				break
+			}
+			match = &byPort[f.LocalPort][i]
+		}
+		if match == nil || match.Reason != upstreams.ReasonIdle {
+			n++
+		}
+	}
+	return n
+}
+
+// meanCloseLag is how late, on average, the server's idle closes landed after their due
+// time: the model widens the looking strategies' window by it.
+func meanCloseLag(closes []upstreams.CloseRecord) time.Duration {
+	var sum time.Duration
+	var n int
+	for _, c := range closes {
+		if c.Reason == upstreams.ReasonIdle && !c.Due.IsZero() {
+			sum += c.Closed.Sub(c.Due)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / time.Duration(n)
+}

@@ -1,0 +1,122 @@
+// Package model is the race model of DESIGN.md: for a strategy's behaviour, the gap a
+// request was exposed to, the believed idle timeout T, the skew model and the one-way
+// latency d, the probability that the request meets a connection the server has closed.
+// idlerace prints the prediction beside the measurement; a large disagreement is a bug in
+// the harness or a discovery about the client.
+//
+// Gaps here are measured by the client, from the end of the previous response as the
+// client saw it, which is d after the server finished writing it. In the client's frame:
+//
+//	server closes at     T + s - d
+//	FIN reaches client   T + s
+//	a request written at g reaches the server at g + d
+//
+// so a request fails when g + 2d > T + s (DESIGN.md's g + d > T + s, with g counted from
+// the server's end of the response), and a client that looks at the socket at g sees the
+// FIN only when g > T + s.
+package model
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/chaos"
+)
+
+// DefaultNotifyLag is how long a watcher takes, after the FIN arrives, to drop the
+// connection: a goroutine wake-up on an idle machine. It widens watch's window.
+const DefaultNotifyLag = 100 * time.Microsecond
+
+// Params are the race's conditions for one cell.
+type Params struct {
+	// IdleTimeout is T, as the client believes it.
+	IdleTimeout time.Duration
+	// Skew draws s; nil means none.
+	Skew chaos.Skew
+	// Latency is d, the one-way network latency.
+	Latency time.Duration
+	// Hint is the timeout the server advertises in Keep-Alive (0: none).
+	Hint time.Duration
+	// NotifyLag widens watch's window (DefaultNotifyLag when 0).
+	NotifyLag time.Duration
+	// CloseLag is how late the server's close lands after its deadline T+s fired (its
+	// goroutine's wake-up; the builtin upstream measures it). A request that arrives in
+	// between is never read: the server closes over it with an RST. It widens the window
+	// of every strategy that looks before reusing.
+	CloseLag time.Duration
+	// Method of the requests; decides whether idempotent-only retries replay them.
+	Method string
+}
+
+// cdf is P(s <= x).
+func (p Params) cdf(x time.Duration) float64 {
+	if p.Skew == nil {
+		if x >= 0 {
+			return 1
+		}
+		return 0
+	}
+	return p.Skew.CDF(x)
+}
+
+// Fail returns, for one request exposed to gap g, the probability that the caller sees a
+// stale failure and the probability that the strategy retried one on the wire.
+func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) {
+	t := p.IdleTimeout
+	if b.Margin > 0 {
+		believed := t
+		if b.UseHint && p.Hint > 0 {
+			believed = p.Hint
+		}
+		if g > believed-b.Margin {
+			return 0, 0 // dropped at checkout: the request goes on a new connection
+		}
+	}
+	d := p.Latency
+	closedBeforeArrival := p.cdf(g + 2*d - t) // s < g + 2d - T
+	wire := closedBeforeArrival
+	switch {
+	case b.Probe && g >= b.ProbeAfter:
+		// The probe at g sees a FIN that arrived by then: s < g - T - close lag.
+		wire = closedBeforeArrival - p.cdf(g-t-p.CloseLag)
+	case b.Watch:
+		// The watcher drops the connection a notify lag after the FIN: s < g - lag - T.
+		lag := p.NotifyLag
+		if lag <= 0 {
+			lag = DefaultNotifyLag
+		}
+		wire = closedBeforeArrival - p.cdf(g-lag-t-p.CloseLag)
+	}
+	if wire < 0 {
+		wire = 0
+	}
+	if b.Retries > 0 && (!b.IdempotentOnly || idempotent(p.Method)) {
+		// A replay goes on a new connection, which cannot be stale.
+		return 0, wire
+	}
+	return wire, 0
+}
+
+// Predict averages Fail over the exposure gaps of a cell's requests. requests counts all
+// measured requests, including those that were not exposed (they cannot fail stale).
+func Predict(b pool.Behaviour, p Params, gaps []time.Duration, requests int64) (resetRate, retryRate float64) {
+	if requests <= 0 {
+		return 0, 0
+	}
+	var stale, retried float64
+	for _, g := range gaps {
+		s, r := Fail(b, p, g)
+		stale += s
+		retried += r
+	}
+	return stale / float64(requests), retried / float64(requests)
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,113 @@
+package model
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/chaos"
+)
+
+// sweepGaps returns n gaps evenly spread over [t-w, t+w].
+func sweepGaps(t, w time.Duration, n int) []time.Duration {
+	gaps := make([]time.Duration, n)
+	for i := range gaps {
+		gaps[i] = t - w + time.Duration((float64(i)+0.5)/float64(n)*float64(2*w))
+	}
+	return gaps
+}
+
+func behaviour(t *testing.T, spec string) pool.Behaviour {
+	t.Helper()
+	s, err := pool.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Behaviour()
+}
+
+func skew(t *testing.T, spec string) chaos.Skew {
+	t.Helper()
+	s, err := chaos.ParseSkew(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The default run's cells: T = 100ms, gaps sweep [75ms, 125ms], loopback (d = 0).
+func TestPredictionsForTheDefaultSweep(t *testing.T) {
+	const T = 100 * time.Millisecond
+	gaps := sweepGaps(T, 25*time.Millisecond, 10000)
+	n := int64(len(gaps))
+	cases := []struct {
+		strategy, skew string
+		reset, retry   float64
+	}{
+		{"blind", "none", 0.5, 0},
+		{"blind", "offset:-5ms", 0.6, 0},
+		{"blind", "uniform:±10ms", 0.5, 0},
+		{"blind", "normal:sd=3ms", 0.5, 0},
+		{"blind", "drift:from=0,to=-10ms", 0.6, 0},
+		// watch fails only within the notify lag after the close: 100µs of a 50ms window.
+		{"watch", "none", 0.002, 0},
+		{"stdlib", "uniform:±10ms", 0.002, 0},
+		// the probe sees every FIN that arrived on loopback.
+		{"read-probe", "none", 0, 0},
+		{"read-probe", "offset:-5ms", 0, 0},
+		// a margin of 20ms drops every connection idle past 80ms: no stale failure unless
+		// the server closes more than 20ms early.
+		{"timeout-margin:margin=20ms", "uniform:±10ms", 0, 0},
+		{"timeout-margin:margin=20ms", "offset:-30ms", 0.1, 0},
+		{"hint-margin:margin=20ms", "offset:-5ms", 0, 0},
+		{"retry-only", "none", 0, 0.5},
+		{"retry-only:methods=idempotent", "none", 0.5, 0}, // POST is not replayed
+		{"read-probe+retry-only", "none", 0, 0},
+	}
+	for _, c := range cases {
+		p := Params{IdleTimeout: T, Skew: skew(t, c.skew), Method: "POST", Hint: T}
+		reset, retry := Predict(behaviour(t, c.strategy), p, gaps, n)
+		if math.Abs(reset-c.reset) > 0.002 || math.Abs(retry-c.retry) > 0.002 {
+			t.Errorf("%s under %s: predicted reset %.4f retry %.4f, want %.4f %.4f", c.strategy, c.skew, reset, retry, c.reset, c.retry)
+		}
+	}
+}
+
+// With latency d, the probe's window is 2d wide (the FIN is in flight while the request
+// is), which is what a read probe cannot close.
+func TestLatencyOpensTheProbeWindow(t *testing.T) {
+	const T = 100 * time.Millisecond
+	gaps := sweepGaps(T, 25*time.Millisecond, 50000)
+	p := Params{IdleTimeout: T, Skew: skew(t, "none"), Latency: 2 * time.Millisecond}
+	reset, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
+	if want := 4.0 / 50; math.Abs(reset-want) > 0.001 {
+		t.Fatalf("read-probe with d=2ms: %.4f, want %.4f (2d / 2w)", reset, want)
+	}
+	blindReset, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+	if want := 29.0 / 50; math.Abs(blindReset-want) > 0.001 {
+		t.Fatalf("blind with d=2ms: %.4f, want %.4f (fails from g > T - 2d)", blindReset, want)
+	}
+}
+
+func TestHintOverridesBelievedTimeout(t *testing.T) {
+	b := behaviour(t, "hint-margin:margin=10ms")
+	p := Params{IdleTimeout: time.Second, Hint: 50 * time.Millisecond}
+	if s, _ := Fail(b, p, 45*time.Millisecond); s != 0 {
+		t.Fatalf("gap past hint - margin must go on a new connection, got %v", s)
+	}
+	if s, _ := Fail(b, Params{IdleTimeout: 50 * time.Millisecond, Skew: skew(t, "offset:-20ms")}, 35*time.Millisecond); s != 1 {
+		t.Fatalf("gap 35ms within margin but past a close at 30ms: want 1, got %v", s)
+	}
+}
+
+func TestUnexposedRequestsDiluteTheRate(t *testing.T) {
+	gaps := []time.Duration{200 * time.Millisecond, 200 * time.Millisecond}
+	r, _ := Predict(behaviour(t, "blind"), Params{IdleTimeout: 100 * time.Millisecond}, gaps, 4)
+	if r != 0.5 {
+		t.Fatalf("2 certain failures among 4 requests: %v", r)
+	}
+	if r, _ := Predict(pool.Behaviour{}, Params{}, nil, 0); r != 0 {
+		t.Fatal("no requests must predict 0")
+	}
+}

@@ -1,0 +1,604 @@
+// Package builtin is idlerace's own upstream: an HTTP/1.1 server on loopback whose idle
+// closes land exactly where the chaos models say, T+s after the end of the last response,
+// with a record of every close and how late it landed.
+//
+// It is written on net/http's wire code (http.ReadRequest, (*http.Response).Write) but
+// not on net/http.Server, whose idle handling is a background timer we cannot place
+// precisely. Each connection is one goroutine:
+//
+//	accept / response flushed
+//	  -> idleStart = now; s = skew.Draw(rng, progress); due = idleStart + T + s
+//	  -> SetReadDeadline(due - 2ms); Peek(1); then ppoll(2) until due (see waitIdle)
+//	       due:      unread? -> close (fin|rst) -> record "idle", lateness = closed - due
+//	       data:     ReadRequest, count Idlerace-Request-Id, sleep ServiceTime, respond,
+//	                 close after it for Connection: close ("peer") or MaxRequests
+//	       EOF/RST:  close, record "peer"
+//
+// The last stretch before due is waited in ppoll(2) because the Go netpoller rounds timer
+// waits to whole milliseconds: on a read deadline alone closes land 0..1ms late (p50
+// ~0.6ms); with ppoll they land about 0.1ms late. Platforms without ppoll use the deadline.
+//
+// The connection's rng is seeded from Config.Seed and the connection's accept index, so a
+// seed repeats the same skews connection by connection.
+//
+// Beyond HTTP/1.1 it sends `Keep-Alive: timeout=N` with N in seconds as a decimal
+// (100ms -> `timeout=0.1`): a documented extension, since real servers only send whole
+// seconds. GET /_idlerace/stats answers Stats as JSON and is not counted as an execution.
+// Close modes apply to idle closes, the fault under test; closes after Connection: close
+// or MaxRequests are orderly, as real servers make them.
+package builtin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/upstreams"
+)
+
+// Kind is the name builtin registers under.
+const Kind = "builtin"
+
+// RequestIDHeader carries the id under which a request's execution is counted; the same
+// id executed twice is a duplicate (a retried request the server had already run).
+const RequestIDHeader = "Idlerace-Request-Id"
+
+// StatsPath answers Stats as JSON; requests to it are not executions.
+const StatsPath = "/_idlerace/stats"
+
+// requestTimeout bounds reading one request (and writing one response) once its first
+// byte arrived: generous, since only a broken client takes that long.
+const requestTimeout = 30 * time.Second
+
+// defaultPreciseLead is how long before due an idle connection switches from the Go
+// netpoller to ppoll(2): more than the netpoller's 1ms rounding, so the switch happens
+// before due. preciseSlots bounds how many connections of one server do so at once.
+const (
+	defaultPreciseLead = 2 * time.Millisecond
+	preciseSlots       = 64
+)
+
+// Lateness histogram range, microseconds (the project's 1 µs .. 60 s, 3 digits).
+const (
+	lateMinUS = 1
+	lateMaxUS = 60_000_000
+)
+
+func init() {
+	upstreams.Register(Kind, func(ctx context.Context, cfg upstreams.Config) (upstreams.Upstream, error) {
+		s, err := Start(ctx, cfg)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return s, nil
+	})
+}
+
+// Server is a running builtin upstream. It implements upstreams.Upstream.
+type Server struct {
+	cfg       upstreams.Config
+	skew      chaos.Skew // nil: none
+	closeMode chaos.CloseMode
+	keepAlive string // Keep-Alive header value, "" for none
+	body      []byte
+	ln        net.Listener
+	url       string
+	started   time.Time
+	done      chan struct{} // closed when Close begins
+	closing   atomic.Bool
+	stopCtx   func() bool
+
+	preciseSlots chan struct{} // semaphore for waitIdle's ppoll stretch
+	preciseLead  time.Duration // defaultPreciseLead; tests may widen it before run
+
+	// beforeIdleClose, when set by a test before run, is called when an idle deadline
+	// fired and before the server looks for unread bytes and closes. It lets a test put
+	// a request into the socket at exactly that moment.
+	beforeIdleClose func(net.Conn)
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	mu         sync.Mutex
+	conns      map[*conn]struct{}
+	nextIndex  uint64
+	closes     []upstreams.CloseRecord
+	late       *hdrhistogram.Histogram
+	stats      upstreams.Stats // counters; the CloseLate fields are filled by Stats()
+	executions map[string]int64
+}
+
+// conn is one accepted connection. Its goroutine owns it; Close may end it from outside,
+// and whoever wins claimed closes and records it.
+type conn struct {
+	nc         net.Conn
+	index      uint64
+	accepted   time.Time
+	remotePort int
+	claimed    atomic.Bool
+
+	mu    sync.Mutex // guards st, which Close reads for its shutdown record
+	st    connState
+	rng   *rand.Rand
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	reqID string
+}
+
+type connState struct {
+	idle      bool // waiting for the next request
+	idleStart time.Time
+	due       time.Time
+	skew      time.Duration
+	requests  int
+}
+
+// Start validates cfg, listens on loopback and serves until Close or until ctx is done.
+func Start(ctx context.Context, cfg upstreams.Config) (*Server, error) {
+	s, err := listen(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.run(ctx)
+	return s, nil
+}
+
+// listen binds and prepares a server without serving, so tests can set hooks first.
+func listen(ctx context.Context, cfg upstreams.Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = upstreams.DefaultAddr
+	}
+	if cfg.ResponseBytes == 0 {
+		cfg.ResponseBytes = upstreams.DefaultResponseBytes
+	}
+	if cfg.Close == "" {
+		cfg.Close = chaos.CloseFIN
+	}
+	advertise := cfg.Advertise
+	if advertise == 0 {
+		advertise = cfg.IdleTimeout
+	}
+	keepAlive := ""
+	if advertise > 0 {
+		keepAlive = "timeout=" + strconv.FormatFloat(advertise.Seconds(), 'f', -1, 64)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	// Only a name like "localhost" can resolve elsewhere; refuse anything that did.
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return nil, errors.New("upstream config: Addr: " + strconv.Quote(cfg.Addr) + " resolved to non-loopback " + ln.Addr().String())
+	}
+	body := bytes.Repeat([]byte("ok"), cfg.ResponseBytes/2+1)[:cfg.ResponseBytes]
+	return &Server{
+		cfg:          cfg,
+		skew:         cfg.Skew,
+		closeMode:    cfg.Close,
+		keepAlive:    keepAlive,
+		body:         body,
+		ln:           ln,
+		url:          "http://" + ln.Addr().String(),
+		done:         make(chan struct{}),
+		conns:        make(map[*conn]struct{}),
+		late:         hdrhistogram.New(lateMinUS, lateMaxUS, 3),
+		preciseSlots: make(chan struct{}, preciseSlots),
+		preciseLead:  defaultPreciseLead,
+		executions:   make(map[string]int64),
+	}, nil
+}
+
+// run starts the accept loop; when ctx is done the server closes itself.
+func (s *Server) run(ctx context.Context) {
+	s.started = time.Now()
+	s.stopCtx = context.AfterFunc(ctx, func() { s.Close() })
+	s.wg.Add(1)
+	go s.acceptLoop()
+}
+
+// Kind returns "builtin".
+func (s *Server) Kind() string { return Kind }
+
+// URL returns "http://127.0.0.1:PORT".
+func (s *Server) URL() string { return s.url }
+
+// Addr returns the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Stats returns the counters so far and the idle-close lateness percentiles.
+func (s *Server) Stats() upstreams.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	if s.late.TotalCount() > 0 {
+		st.CloseLateP50US = s.late.ValueAtQuantile(50)
+		st.CloseLateP99US = s.late.ValueAtQuantile(99)
+		st.CloseLateMaxUS = s.late.Max()
+	}
+	return st
+}
+
+// Closes returns every close the server made so far, in order of close time.
+func (s *Server) Closes() []upstreams.CloseRecord {
+	s.mu.Lock()
+	out := slices.Clone(s.closes)
+	s.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b upstreams.CloseRecord) int { return a.Closed.Compare(b.Closed) })
+	return out
+}
+
+// Close stops accepting, closes every open connection (recorded as "shutdown") and waits
+// for all of the server's goroutines. It is safe to call more than once and from several
+// goroutines; every call returns after the server has stopped.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopCtx()
+		s.mu.Lock()
+		s.closing.Store(true)
+		close(s.done)
+		open := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			open = append(open, c)
+		}
+		s.mu.Unlock()
+		s.closeErr = s.ln.Close()
+		for _, c := range open {
+			s.shutdown(c)
+		}
+		s.wg.Wait()
+	})
+	return s.closeErr
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			// A transient failure such as EMFILE: back off as net/http.Server does.
+			select {
+			case <-s.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		c := &conn{nc: nc, accepted: time.Now()}
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+			c.remotePort = ta.Port
+		}
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			s.shutdown(c)
+			return
+		}
+		c.index = s.nextIndex
+		s.nextIndex++
+		s.stats.Accepted++
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(c)
+	}
+}
+
+// shutdown ends c on behalf of Close unless its own goroutine already did.
+func (s *Server) shutdown(c *conn) {
+	if !c.claimed.CompareAndSwap(false, true) {
+		return
+	}
+	unread := chaos.Unread(c.nc)
+	c.nc.Close()
+	closed := time.Now()
+	c.mu.Lock()
+	st := c.st
+	c.mu.Unlock()
+	s.record(c, st, upstreams.ReasonShutdown, closed, unread)
+}
+
+// finish ends c from its own goroutine with an orderly close, unless Close got there first.
+func (s *Server) finish(c *conn, reason string, unread bool) {
+	if !c.claimed.CompareAndSwap(false, true) {
+		return
+	}
+	c.nc.Close()
+	closed := time.Now()
+	s.record(c, c.st, reason, closed, unread)
+}
+
+func (s *Server) record(c *conn, st connState, reason string, closed time.Time, unread bool) {
+	r := upstreams.CloseRecord{
+		RemotePort: c.remotePort,
+		Accepted:   c.accepted,
+		IdleStart:  st.idleStart,
+		Closed:     closed,
+		Reason:     reason,
+		Unread:     unread,
+		Requests:   st.requests,
+	}
+	if st.idle {
+		r.Due, r.Skew = st.due, st.skew
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closes = append(s.closes, r)
+	if unread {
+		s.stats.ClosesWithUnread++
+	}
+	if reason == upstreams.ReasonIdle {
+		s.stats.IdleCloses++
+		// A due time before the idle period began (s < -T) closes at once; measure
+		// lateness from when the close could first have happened.
+		from := st.due
+		if from.Before(st.idleStart) {
+			from = st.idleStart
+		}
+		late := closed.Sub(from).Microseconds()
+		s.late.RecordValue(min(max(late, 0), lateMaxUS))
+	}
+}
+
+func (s *Server) progress(t time.Time) float64 {
+	if s.cfg.RunDuration <= 0 {
+		return 0
+	}
+	return float64(t.Sub(s.started)) / float64(s.cfg.RunDuration)
+}
+
+func (s *Server) serve(c *conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.rng = rand.New(rand.NewPCG(s.cfg.Seed, c.index))
+	c.br = bufio.NewReader(c.nc)
+	c.bw = bufio.NewWriter(c.nc)
+	idleStart := c.accepted
+	for {
+		var skew time.Duration
+		if s.skew != nil {
+			skew = s.skew.Draw(c.rng, s.progress(idleStart))
+		}
+		due := idleStart.Add(s.cfg.IdleTimeout + skew)
+		c.mu.Lock()
+		c.st.idle, c.st.idleStart, c.st.due, c.st.skew = true, idleStart, due, skew
+		c.mu.Unlock()
+
+		err := s.waitIdle(c, due)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
+				s.idleClose(c)
+				return
+			}
+			s.finish(c, s.reasonFor(err), false)
+			return
+		}
+
+		c.mu.Lock()
+		c.st.idle = false
+		c.st.requests++
+		c.mu.Unlock()
+		reason, ok := s.handle(c)
+		if !ok {
+			return
+		}
+		idleStart = time.Now()
+		c.mu.Lock()
+		c.st.idleStart = idleStart
+		c.mu.Unlock()
+		if reason != "" {
+			s.finish(c, reason, c.br.Buffered() > 0 || chaos.Unread(c.nc))
+			return
+		}
+	}
+}
+
+// waitIdle waits until a request byte is available (nil), the connection failed, or due
+// passed (os.ErrDeadlineExceeded).
+//
+// A read deadline alone lands up to a millisecond late: the Go netpoller sleeps in
+// epoll_wait, whose timeout is whole milliseconds. So the deadline is set preciseLead
+// early, and the last stretch to due is waited in ppoll(2) with the kernel's precision,
+// still waking at once if a request arrives. At most preciseSlots connections per server
+// do so at a time, since each holds an OS thread for up to preciseLead; the others fall
+// back to the deadline (as do platforms without ppoll).
+func (s *Server) waitIdle(c *conn, due time.Time) error {
+	if c.br.Buffered() > 0 {
+		return nil // a pipelined request: ppoll cannot see bytes already in br
+	}
+	if early := due.Add(-s.preciseLead); time.Now().Before(early) {
+		c.nc.SetReadDeadline(early)
+		_, err := c.br.Peek(1)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || s.closing.Load() {
+			return err
+		}
+	}
+	if time.Now().Before(due) {
+		select {
+		case s.preciseSlots <- struct{}{}:
+			readable, ok := waitReadable(c.nc, due)
+			<-s.preciseSlots
+			if ok {
+				if !readable {
+					return os.ErrDeadlineExceeded
+				}
+				// Readable before due: read as usual (handle sets the request's deadline).
+				c.nc.SetReadDeadline(time.Now().Add(requestTimeout))
+				_, err := c.br.Peek(1)
+				return err
+			}
+		default:
+		}
+	}
+	c.nc.SetReadDeadline(due)
+	_, err := c.br.Peek(1)
+	return err
+}
+
+// idleClose is the path from a fired idle deadline to close(): kept to a claim, a peek
+// at the receive buffer and the close itself, with all bookkeeping after.
+func (s *Server) idleClose(c *conn) {
+	if hook := s.beforeIdleClose; hook != nil {
+		hook(c.nc)
+	}
+	if !c.claimed.CompareAndSwap(false, true) {
+		return // Close won the race and records it as shutdown
+	}
+	unread := c.br.Buffered() > 0 || chaos.Unread(c.nc)
+	s.closeMode.Close(c.nc)
+	closed := time.Now()
+	s.record(c, c.st, upstreams.ReasonIdle, closed, unread)
+}
+
+// handle reads one request and writes its response. It returns the reason to close
+// after the response ("" to keep the connection), and ok=false when the connection was
+// already closed and recorded.
+func (s *Server) handle(c *conn) (closeReason string, ok bool) {
+	now := time.Now()
+	c.nc.SetReadDeadline(now.Add(requestTimeout))
+	c.nc.SetWriteDeadline(now.Add(requestTimeout))
+	req, err := http.ReadRequest(c.br)
+	if err != nil {
+		if peerOr(err, "") != "" || isTimeout(err) || s.closing.Load() {
+			s.finish(c, s.reasonFor(err), false)
+			return "", false
+		}
+		// Malformed: say so, as a server would, then close.
+		io.WriteString(c.nc, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+		s.finish(c, upstreams.ReasonError, false)
+		return "", false
+	}
+	if _, err := io.Copy(io.Discard, req.Body); err != nil {
+		s.finish(c, s.reasonFor(err), false)
+		return "", false
+	}
+	req.Body.Close()
+
+	body := s.body
+	header := http.Header{}
+	if req.Method == http.MethodGet && req.URL.Path == StatsPath {
+		body, _ = json.Marshal(s.Stats())
+		header["Content-Type"] = []string{"application/json"}
+	} else {
+		s.execute(req.Header.Get(RequestIDHeader))
+		if s.cfg.ServiceTime > 0 {
+			t := time.NewTimer(s.cfg.ServiceTime)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return "", false // Close ends and records the connection
+			}
+		}
+	}
+
+	c.mu.Lock()
+	requests := c.st.requests
+	c.mu.Unlock()
+	switch {
+	case req.Close:
+		closeReason = upstreams.ReasonPeer
+	case s.cfg.MaxRequests > 0 && requests >= s.cfg.MaxRequests:
+		closeReason = upstreams.ReasonMaxRequests
+	}
+	resp := &http.Response{
+		StatusCode:    http.StatusOK,
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Request:       req,
+		Header:        header,
+		ContentLength: int64(len(body)),
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		Close:         closeReason != "",
+	}
+	if !resp.Close {
+		if s.keepAlive != "" {
+			header["Keep-Alive"] = []string{s.keepAlive}
+		}
+		if !req.ProtoAtLeast(1, 1) {
+			// An HTTP/1.0 client that asked for keep-alive (else req.Close is set).
+			header["Connection"] = []string{"keep-alive"}
+		}
+	}
+	err = resp.Write(c.bw)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		s.finish(c, s.reasonFor(err), false)
+		return "", false
+	}
+	return closeReason, true
+}
+
+func (s *Server) execute(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Executed++
+	if id == "" {
+		return
+	}
+	s.executions[id]++
+	if s.executions[id] > 1 {
+		s.stats.Duplicates++
+	}
+}
+
+// reasonFor names why a read or write on a connection failed with err: "shutdown" once
+// Close began (it closes or is about to close every connection), "peer" when the client
+// went away, else "error".
+func (s *Server) reasonFor(err error) string {
+	if s.closing.Load() {
+		return upstreams.ReasonShutdown
+	}
+	return peerOr(err, upstreams.ReasonError)
+}
+
+// peerOr returns "peer" when err says the client went away (EOF, reset, broken pipe),
+// else otherwise.
+func peerOr(err error, otherwise string) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return upstreams.ReasonPeer
+	}
+	return otherwise
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,145 @@
+package builtin
+
+import (
+	"context"
+	"io"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/upstreams"
+)
+
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func skipWithoutPpoll(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("waitReadable uses ppoll(2), Linux only")
+	}
+}
+
+func TestWaitReadableTimesOutNoEarlierThanUntil(t *testing.T) {
+	skipWithoutPpoll(t)
+	_, server := tcpPair(t)
+	until := time.Now().Add(5 * time.Millisecond)
+	readable, ok := waitReadable(server, until)
+	if !ok || readable {
+		t.Fatalf("waitReadable on a silent connection = readable %v, ok %v; want false, true", readable, ok)
+	}
+	if now := time.Now(); now.Before(until) {
+		t.Errorf("returned %v before until", until.Sub(now))
+	}
+}
+
+func TestWaitReadableWakesOnDataAndFIN(t *testing.T) {
+	skipWithoutPpoll(t)
+	client, server := tcpPair(t)
+	go io.WriteString(client, "G")
+	if readable, ok := waitReadable(server, time.Now().Add(waitBound)); !ok || !readable {
+		t.Fatalf("after a byte: readable %v, ok %v; want true, true", readable, ok)
+	}
+	var b [1]byte
+	server.Read(b[:])
+	client.Close()
+	if readable, ok := waitReadable(server, time.Now().Add(waitBound)); !ok || !readable {
+		t.Fatalf("after the client's FIN: readable %v, ok %v; want true, true", readable, ok)
+	}
+}
+
+func TestWaitReadableWithoutDescriptorFallsBack(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if _, ok := waitReadable(a, time.Now().Add(time.Second)); ok {
+		t.Error("waitReadable(net.Pipe) ok = true, want false (no descriptor)")
+	}
+}
+
+// TestRequestsDuringPreciseStretchAreServed widens the ppoll stretch to the whole idle
+// period, so every request below arrives while the server waits in ppoll.
+func TestRequestsDuringPreciseStretchAreServed(t *testing.T) {
+	s, err := listen(context.Background(), upstreams.Config{IdleTimeout: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.preciseLead = time.Hour
+	s.run(context.Background())
+	t.Cleanup(func() { s.Close() })
+	c := dial(t, s)
+	for range 3 {
+		time.Sleep(2 * time.Millisecond)
+		if resp, body := c.roundTrip(); resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("response %d %q", resp.StatusCode, body)
+		}
+	}
+	if err := c.readEnd(); err != io.EOF {
+		t.Fatalf("read: %v, want EOF from the idle close", err)
+	}
+	r := waitCloses(t, s, 1)[0]
+	if r.Reason != upstreams.ReasonIdle || r.Requests != 3 || r.Unread || r.Closed.Before(r.Due) {
+		t.Errorf("record = %+v, want an idle close after 3 requests, not before due", r)
+	}
+	// And a client that leaves during the stretch is a peer close.
+	c2 := dial(t, s)
+	c2.roundTrip()
+	c2.nc.Close()
+	recs := waitCloses(t, s, 2)
+	if r := recs[1]; r.Reason != upstreams.ReasonPeer || r.RemotePort != c2.localPort() {
+		t.Errorf("record = %+v, want peer close of port %d", r, c2.localPort())
+	}
+}
+
+func TestSkewBeyondTimeoutClosesAtOnce(t *testing.T) {
+	s := startServer(t, upstreams.Config{IdleTimeout: 20 * time.Millisecond, Skew: mustSkew(t, "offset:-30ms")})
+	// The first idle period begins at accept, so the server closes before any request.
+	if err := dial(t, s).readEnd(); err != io.EOF {
+		t.Fatalf("read: %v, want EOF", err)
+	}
+	r := waitCloses(t, s, 1)[0]
+	if r.Reason != upstreams.ReasonIdle || r.Requests != 0 || r.Due.Sub(r.IdleStart) != -10*time.Millisecond {
+		t.Errorf("record = %+v, want idle close due 10ms before the idle period began", r)
+	}
+	// Lateness counts from the start of the idle period, not from the due in the past.
+	if st := s.Stats(); st.CloseLateMaxUS >= 10_000 {
+		t.Errorf("CloseLateMaxUS = %d, want it measured from IdleStart (< 10ms)", st.CloseLateMaxUS)
+	}
+}
+
+func TestDriftFollowsRunProgress(t *testing.T) {
+	for _, tc := range []struct {
+		run  time.Duration
+		want time.Duration
+	}{
+		{run: 0, want: 0}, // no run duration: progress stays 0, s = from
+		{run: time.Nanosecond, want: -8 * time.Millisecond}, // past the end: progress clamps to 1, s = to
+	} {
+		s := startServer(t, upstreams.Config{IdleTimeout: 20 * time.Millisecond,
+			Skew: mustSkew(t, "drift:from=0,to=-8ms"), RunDuration: tc.run})
+		c := dial(t, s)
+		c.roundTrip()
+		if err := c.readEnd(); err != io.EOF {
+			t.Fatalf("read: %v, want EOF", err)
+		}
+		if r := waitCloses(t, s, 1)[0]; r.Skew != tc.want || r.Due.Sub(r.IdleStart) != 20*time.Millisecond+tc.want {
+			t.Errorf("RunDuration %v: record = %+v, want skew %v", tc.run, r, tc.want)
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package upstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idlerace/idlerace/chaos"
+)
+
+// Config describes the server under test. Kinds that cannot honour a field (a real
+// server has no skew model) say so in their Start error rather than ignoring it.
+type Config struct {
+	IdleTimeout time.Duration   // T: the server closes a connection idle for T+s
+	Skew        chaos.Skew      // nil means none
+	Seed        uint64          // seeds the skew draws, so a seed repeats the same skews
+	Close       chaos.CloseMode // "" means fin
+	// Advertise is the value sent as Keep-Alive: timeout=N. 0 means IdleTimeout; < 0 means
+	// send no Keep-Alive header. It may differ from IdleTimeout (nginx's two-parameter
+	// keepalive_timeout).
+	Advertise time.Duration
+	// MaxRequests is 0 for unlimited; else the Nth response carries Connection: close and
+	// the server closes after it.
+	MaxRequests   int
+	ResponseBytes int           // body size of every response (0 means the default, 2)
+	ServiceTime   time.Duration // sleep before responding
+	// RunDuration scales progress for skew models: progress = time since Start / RunDuration
+	// (0: progress is always 0).
+	RunDuration time.Duration
+	Addr        string // listen address, default "127.0.0.1:0"; a non-loopback address is an error
+}
+
+// DefaultAddr is where a server listens when Config.Addr is empty.
+const DefaultAddr = "127.0.0.1:0"
+
+// DefaultResponseBytes is the body size when Config.ResponseBytes is 0.
+const DefaultResponseBytes = 2
+
+// Validate reports the first field of c that no kind can honour, naming the field.
+func (c Config) Validate() error {
+	switch {
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("upstream config: IdleTimeout must be > 0, got %v", c.IdleTimeout)
+	case c.MaxRequests < 0:
+		return fmt.Errorf("upstream config: MaxRequests must be >= 0, got %d", c.MaxRequests)
+	case c.ResponseBytes < 0:
+		return fmt.Errorf("upstream config: ResponseBytes must be >= 0, got %d", c.ResponseBytes)
+	case c.ServiceTime < 0:
+		return fmt.Errorf("upstream config: ServiceTime must be >= 0, got %v", c.ServiceTime)
+	case c.RunDuration < 0:
+		return fmt.Errorf("upstream config: RunDuration must be >= 0, got %v", c.RunDuration)
+	}
+	switch c.Close {
+	case "", chaos.CloseFIN, chaos.CloseRST:
+	default:
+		return fmt.Errorf("upstream config: Close %q: unknown (known: fin, rst)", string(c.Close))
+	}
+	if err := CheckLoopback(c.Addr); err != nil {
+		return fmt.Errorf("upstream config: Addr: %w", err)
+	}
+	return nil
+}
+
+// CheckLoopback returns an error unless addr ("host:port"; "" means DefaultAddr) names a
+// loopback IP (127.0.0.0/8 or ::1) or "localhost". idlerace never listens elsewhere.
+func CheckLoopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%q: not a loopback address (want 127.0.0.0/8, ::1 or localhost)", addr)
+}
+
+// Upstream is a running server under test.
+type Upstream interface {
+	Kind() string
+	URL() string           // "http://127.0.0.1:PORT"
+	Stats() Stats          // counters so far; safe to call at any time
+	Closes() []CloseRecord // every close the server made, in order of close time
+	Close() error          // stop accepting, close every connection, wait for all goroutines
+}
+
+// Stats is the server's own count of what happened. The JSON names match the server
+// block of summary.json where they overlap.
+type Stats struct {
+	Accepted         int64 `json:"accepted"`
+	IdleCloses       int64 `json:"idle_closes"`
+	ClosesWithUnread int64 `json:"closes_with_unread"`
+	Executed         int64 `json:"executed"`
+	Duplicates       int64 `json:"duplicates"`
+	// CloseLate is how late idle closes landed after their due time (microseconds),
+	// p50/p99/max.
+	CloseLateP50US int64 `json:"close_late_p50_us"`
+	CloseLateP99US int64 `json:"close_late_p99_us"`
+	CloseLateMaxUS int64 `json:"close_late_max_us"`
+}
+
+// Reasons a server closed a connection (CloseRecord.Reason).
+const (
+	ReasonIdle        = "idle"         // idle for T+s
+	ReasonMaxRequests = "max-requests" // served MaxRequests responses
+	ReasonPeer        = "peer"         // the client closed, reset, or asked for Connection: close
+	ReasonShutdown    = "shutdown"     // Upstream.Close
+	ReasonError       = "error"        // a malformed request, a timeout reading one, a failed write
+)
+
+// CloseRecord is one connection as the server closed it.
+type CloseRecord struct {
+	RemotePort int       // the client's local port
+	Accepted   time.Time // when accept returned
+	IdleStart  time.Time // end of the last response write (or accept)
+	// Due is IdleStart + T + s. It is set for idle closes and for any close that happened
+	// while the connection was idle (peer, shutdown); zero otherwise.
+	Due      time.Time
+	Closed   time.Time // when close() was called
+	Reason   string    // "idle", "max-requests", "peer", "shutdown", "error"
+	Unread   bool      // request bytes were waiting when the server closed
+	Requests int       // requests read on the connection
+	Skew     time.Duration
+}
+
+var (
+	kindsMu sync.RWMutex
+	kinds   = map[string]func(ctx context.Context, cfg Config) (Upstream, error){}
+)
+
+// Register makes an upstream kind available to Start. It is called from the kind's init;
+// registering an empty name, a nil start or a name twice panics.
+func Register(kind string, start func(ctx context.Context, cfg Config) (Upstream, error)) {
+	if kind == "" || start == nil {
+		panic(fmt.Sprintf("upstreams: Register(%q): empty kind or nil start", kind))
+	}
+	kindsMu.Lock()
+	defer kindsMu.Unlock()
+	if _, dup := kinds[kind]; dup {
+		panic(fmt.Sprintf("upstreams: Register(%q) called twice", kind))
+	}
+	kinds[kind] = start
+}
+
+// Start starts a server of the given kind. ctx bounds the server's life as well as its
+// start: when ctx is done the server shuts down as if Close were called.
+func Start(ctx context.Context, kind string, cfg Config) (Upstream, error) {
+	kindsMu.RLock()
+	start, ok := kinds[kind]
+	kindsMu.RUnlock()
+	if !ok {
+		known := Kinds()
+		if len(known) == 0 {
+			return nil, fmt.Errorf("upstream %q: unknown kind (none registered; import upstreams/builtin)", kind)
+		}
+		return nil, fmt.Errorf("upstream %q: unknown kind (known: %s)", kind, strings.Join(known, ", "))
+	}
+	u, err := start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", kind, err)
+	}
+	if u == nil {
+		return nil, errors.New("upstream " + kind + ": start returned no server")
+	}
+	return u, nil
+}
+
+// Kinds lists registered kinds, sorted.
+func Kinds() []string {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
