@@ -56,9 +56,14 @@ type Recorder struct {
 	Stale                                        int64
 	Latency                                      *hdrhistogram.Histogram
 	// Gaps holds the exposure gap of every request that had one; Unexposed counts the
-	// measured requests that had none.
-	Gaps      []time.Duration
-	Unexposed int64
+	// measured requests that had none. GapStale and GapRetried say, for each entry of
+	// Gaps, whether that request failed stale or was retried.
+	Gaps       []time.Duration
+	GapStale   []bool
+	GapRetried []bool
+	Unexposed  int64
+	// Observer, when set, sees every record as it is added (live metrics).
+	Observer Observer
 	// StaleFailures keeps the stale failures, up to maxKeptFailures, for matching with
 	// the server's closes.
 	StaleFailures []Record
@@ -74,8 +79,16 @@ func NewRecorder(name string, enc vegeta.Encoder) *Recorder {
 	return &Recorder{Name: name, enc: enc, Latency: results.NewLatencyHistogram()}
 }
 
+// Observer sees every request of a cell as it is recorded, primes included.
+type Observer interface {
+	Observe(r *Record)
+}
+
 // Add counts one record.
 func (rc *Recorder) Add(r Record) {
+	if rc.Observer != nil {
+		rc.Observer.Observe(&r)
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if r.Prime {
@@ -95,6 +108,8 @@ func (rc *Recorder) Add(r Record) {
 	results.RecordLatency(rc.Latency, r.Latency())
 	if r.Gap >= 0 {
 		rc.Gaps = append(rc.Gaps, r.Gap)
+		rc.GapStale = append(rc.GapStale, r.Stale)
+		rc.GapRetried = append(rc.GapRetried, r.Attempts > 1)
 	} else {
 		rc.Unexposed++
 	}

@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -226,14 +227,65 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.D
 	if method == "" {
 		method = "POST"
 	}
-	c.PredictedResetRate, c.PredictedRetryRate = model.Predict(p.Strategy.Behaviour(), model.Params{
+	params := model.Params{
 		IdleTimeout: p.Spec.IdleTimeout,
 		Skew:        p.Skew,
 		Latency:     p.Latency,
 		Hint:        max(hint, 0),
 		Method:      method,
 		CloseLag:    closeLag,
-	}, rec.Gaps, rec.Requests)
+	}
+	b := p.Strategy.Behaviour()
+	c.PredictedResetRate, c.PredictedRetryRate = model.Predict(b, params, rec.Gaps, rec.Requests)
+	c.Curve = curve(b, params, rec)
+}
+
+// curveBin is the width of a race-curve bin as a fraction of T.
+const curveBin = 0.01
+
+// curve bins the exposed requests by gap/T and puts the model's prediction beside each
+// bin's measured stale rate.
+func curve(b pool.Behaviour, params model.Params, rec *attack.Recorder) []results.CurvePoint {
+	t := float64(params.IdleTimeout)
+	type acc struct {
+		n, stale, retried int64
+		pred              float64
+	}
+	bins := map[int]*acc{}
+	for i, g := range rec.Gaps {
+		k := int(math.Floor(float64(g) / t / curveBin))
+		a := bins[k]
+		if a == nil {
+			a = &acc{}
+			bins[k] = a
+		}
+		a.n++
+		if rec.GapStale[i] {
+			a.stale++
+		}
+		if rec.GapRetried[i] {
+			a.retried++
+		}
+		s, _ := model.Fail(b, params, g)
+		a.pred += s
+	}
+	keys := make([]int, 0, len(bins))
+	for k := range bins {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	out := make([]results.CurvePoint, 0, len(keys))
+	for _, k := range keys {
+		a := bins[k]
+		out = append(out, results.CurvePoint{
+			GapOverT:  math.Round((float64(k)+0.5)*curveBin*1e4) / 1e4,
+			Requests:  a.n,
+			Stale:     a.stale,
+			Retried:   a.retried,
+			Predicted: a.pred / float64(a.n),
+		})
+	}
+	return out
 }
 
 // Unmatched counts stale failures that no idle close by the server explains. A failure

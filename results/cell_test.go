@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func TestFinishIsIdempotent(t *testing.T) {
 	c.Finish()
 	first := c
 	c.Finish()
-	if c != first {
+	if !reflect.DeepEqual(c, first) {
 		t.Errorf("second Finish changed the cell: %+v -> %+v", first, c)
 	}
 }

@@ -105,7 +105,24 @@ type Cell struct {
 
 	Server Server `json:"server"`
 
+	// Curve is the race curve: stale failures by idle gap, in bins of 1% of T, for the
+	// requests that were exposed to the race. Empty bins are left out.
+	Curve []CurvePoint `json:"curve,omitempty"`
+
 	DurationMS float64 `json:"duration_ms"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
 	Hlog string `json:"hlog,omitempty"`
+}
+
+// CurvePoint is one bin of the race curve.
+type CurvePoint struct {
+	// GapOverT is the bin's centre as a fraction of T (1.0 = the believed timeout).
+	GapOverT float64 `json:"gap_over_t"`
+	Requests int64   `json:"requests"`
+	// Stale counts caller-visible stale failures; Retried counts requests that a strategy
+	// replayed (a failure hidden from the caller).
+	Stale   int64 `json:"stale"`
+	Retried int64 `json:"retried"`
+	// Predicted is the model's stale-failure probability averaged over the bin's gaps.
+	Predicted float64 `json:"predicted"`
 }
