@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for idlerace: Go modules always; Debian packages for the real
-# upstreams and reports when running as root (issue-specific packages are added here as
-# they are needed, so that `make run` and `make test` need nothing installed by hand).
+# Sets up a fresh machine for idlerace: Go modules always; when running as root, the
+# Debian packages the real upstreams, the latency path and the report tests use. Without
+# root it says what to install and goes on (the tests that need them say so and fail in
+# CI, where IDLERACE_REQUIRE_REAL=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +11,44 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 2
 fi
 go mod download
+
+# command -> Debian package that provides it
+declare -A want=(
+	[nginx]=nginx
+	[ip]=iproute2
+	[tc]=iproute2
+	[node]=nodejs
+	[chromium]=chromium
+	[prometheus]=prometheus
+)
+missing=()
+for cmd in "${!want[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then
+		missing+=("${want[$cmd]}")
+	fi
+done
+# Debian's uvicorn is a module of Debian's python3 (not whatever python3 is first on PATH).
+if ! /usr/bin/python3 -c 'import uvicorn' >/dev/null 2>&1; then
+	missing+=(python3-uvicorn)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ]; then
+	echo "idlerace: not root, so not installing Debian packages; the real-upstream, netem and report tests need: sudo apt-get install -y $pkgs" >&2
+	exit 0
+fi
+echo "idlerace: installing Debian packages: $pkgs" >&2
+export DEBIAN_FRONTEND=noninteractive
+stamp=/var/lib/apt/periodic/update-success-stamp
+if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || [ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin +720 2>/dev/null)" ]; then
+	apt-get update -qq
+fi
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+# Debian starts nginx and prometheus as services on install; idlerace starts its own.
+for svc in nginx prometheus; do
+	if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" 2>/dev/null || true; fi
+	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+pkill -x nginx 2>/dev/null || true
+pkill -x prometheus 2>/dev/null || true
