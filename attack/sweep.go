@@ -115,7 +115,12 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 				if ctx.Err() != nil {
 					return // stopped mid-request: not a measurement
 				}
+				// The pool's idle age is measured from the moment the body hit EOF; the
+				// lane's own clock runs a little later and can be preempted in between.
 				r.Gap = r.Start.Sub(prevEnd)
+				if r.Reused && r.IdleAge > 0 {
+					r.Gap = r.IdleAge
+				}
 				rec.Add(r)
 				prevEnd = r.End
 				if r.Err != nil {

@@ -1,0 +1,223 @@
+package attack_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"go.uber.org/goleak"
+
+	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/attack/pool"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// ids counts executions per Idlerace-Request-Id.
+type ids struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func server(t *testing.T, idle time.Duration) (*httptest.Server, *ids) {
+	seen := &ids{n: map[string]int{}}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		seen.mu.Lock()
+		seen.n[r.Header.Get(attack.RequestIDHeader)]++
+		seen.mu.Unlock()
+		_, _ = w.Write([]byte("ok"))
+	}))
+	srv.Config.IdleTimeout = idle
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, seen
+}
+
+func env(t *testing.T, url, strategy string, idle time.Duration) *attack.Env {
+	s, err := pool.Parse(strategy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &attack.Env{
+		Target: url, Body: []byte("x"), IdleTimeout: idle, RunID: "t", Seed: 7,
+		NewTransport: func() pool.Transport { return pool.New(s, pool.Config{IdleTimeout: idle}) },
+	}
+}
+
+func load(t *testing.T, spec string) attack.Load {
+	l, err := attack.ParseLoad(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// The sweep visits the whole window [T-w, T+w] evenly, every measured request follows a
+// response on its lane's connection by its gap, and each request id reaches the server
+// once.
+func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
+	const T = 40 * time.Millisecond
+	srv, seen := server(t, time.Hour) // the server never closes: nothing fails
+	e := env(t, srv.URL, "blind", T)
+	rec := attack.NewRecorder("sweep", nil)
+	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,width=10ms,duration=600ms"), e, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Requests < 80 || rec.OK != rec.Requests || rec.Primes != 8 {
+		t.Fatalf("requests %d ok %d primes %d", rec.Requests, rec.OK, rec.Primes)
+	}
+	var quart [4]int
+	for _, g := range rec.Gaps {
+		if g < 30*time.Millisecond || g > 55*time.Millisecond {
+			t.Fatalf("gap %s outside [30ms, 50ms] (+ timer slack)", g)
+		}
+		k := min(int((g-30*time.Millisecond)*4/(20*time.Millisecond)), 3)
+		quart[k]++
+	}
+	for k, n := range quart {
+		if n < len(rec.Gaps)/8 {
+			t.Errorf("quarter %d of the window got %d of %d gaps: %v", k, n, len(rec.Gaps), quart)
+		}
+	}
+	if st := e.Stats(); st.NewConns != 8 {
+		t.Errorf("new conns %d, want one per lane", st.NewConns)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if int64(len(seen.n)) != rec.Requests+rec.Primes {
+		t.Errorf("server saw %d ids, want %d", len(seen.n), rec.Requests+rec.Primes)
+	}
+	for id, n := range seen.n {
+		if n != 1 {
+			t.Fatalf("id %s executed %d times", id, n)
+		}
+	}
+}
+
+// Against a server that closes idle connections at T, a blind sweep fails for the gaps
+// beyond T, re-primes its lane after each failure, and every failure is stale.
+func TestSweepBlindFailsPastTheServerTimeout(t *testing.T) {
+	const T = 40 * time.Millisecond
+	srv, _ := server(t, T)
+	e := env(t, srv.URL, "blind", T)
+	rec := attack.NewRecorder("sweep", nil)
+	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,width=10ms,duration=800ms"), e, rec); err != nil {
+		t.Fatal(err)
+	}
+	rate := float64(rec.Stale) / float64(rec.Requests)
+	if rate < 0.3 || rate > 0.7 {
+		t.Fatalf("stale rate %.2f over %d requests, want about 0.5", rate, rec.Requests)
+	}
+	if rec.Primes != 8+rec.Stale {
+		t.Fatalf("primes %d, want one per lane plus one per failure (%d)", rec.Primes, rec.Stale)
+	}
+	for _, f := range rec.StaleFailures {
+		if f.Gap < T-2*time.Millisecond || !f.Reused {
+			t.Fatalf("stale failure at gap %s (reused %v, idle %s, class %s, err %v): before the server timeout", f.Gap, f.Reused, f.IdleAge, f.Class, f.Err)
+		}
+	}
+}
+
+// constant paces requests at vegeta's constant rate; latency counts from the intended
+// send time, so the histogram holds every request.
+func TestConstantKeepsItsRate(t *testing.T) {
+	srv, _ := server(t, time.Hour)
+	e := env(t, srv.URL, "blind", 100*time.Millisecond)
+	var buf bytes.Buffer
+	rec := attack.NewRecorder("constant", vegeta.NewCSVEncoder(&buf))
+	if err := attack.Run(context.Background(), load(t, "constant:rate=200/s,duration=500ms"), e, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Requests < 95 || rec.Requests > 101 {
+		t.Fatalf("%d requests at 200/s for 500ms, want 100", rec.Requests)
+	}
+	if rec.Latency.TotalCount() != rec.Requests {
+		t.Fatalf("histogram holds %d of %d", rec.Latency.TotalCount(), rec.Requests)
+	}
+	// The vegeta results decode with vegeta's own decoder.
+	dec := vegeta.NewCSVDecoder(&buf)
+	var n int64
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err != nil {
+			break
+		}
+		if r.Code != 200 || r.Method != "POST" || !strings.HasPrefix(r.URL, "http://127.0.0.1") || r.Latency <= 0 {
+			t.Fatalf("result %+v", r)
+		}
+		n++
+	}
+	if n != rec.Requests {
+		t.Fatalf("decoded %d results, want %d", n, rec.Requests)
+	}
+}
+
+func TestLullSharesAPoolAcrossBursts(t *testing.T) {
+	srv, _ := server(t, time.Hour)
+	e := env(t, srv.URL, "blind", 30*time.Millisecond)
+	rec := attack.NewRecorder("lull", nil)
+	if err := attack.Run(context.Background(), load(t, "lull:burst=4,lulls=5"), e, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Requests != 20 || rec.Primes != 4 || rec.OK != 20 {
+		t.Fatalf("requests %d primes %d ok %d", rec.Requests, rec.Primes, rec.OK)
+	}
+	if st := e.Stats(); st.NewConns > 8 || int64(len(rec.Gaps)) < 16 {
+		t.Fatalf("new conns %d, exposed %d: the bursts should reuse the pool", st.NewConns, len(rec.Gaps))
+	}
+}
+
+func TestStopEndsTheLoadPromptly(t *testing.T) {
+	srv, _ := server(t, time.Hour)
+	e := env(t, srv.URL, "blind", 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := attack.NewRecorder("sweep", nil)
+	done := make(chan error)
+	go func() { done <- attack.Run(ctx, load(t, "sweep:lanes=4,duration=1h"), e, rec) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the load did not stop within 5s of cancel")
+	}
+}
+
+func TestParseLoadRejectsBadSpecs(t *testing.T) {
+	for spec, want := range map[string]string{
+		"swep":                    `unknown load "swep"`,
+		"sweep:lanes=0":           "lanes",
+		"sweep:duration=-1s":      "duration: must be > 0",
+		"sweep:width=abc":         `width: invalid duration "abc"`,
+		"sweep:lane=3":            `unknown option "lane"`,
+		"constant:rate=fast":      "rate",
+		"constant:rate=1000000/s": "at most 100000/s",
+		"lull:burst=0":            "burst",
+	} {
+		if _, err := attack.ParseLoad(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseLoad(%q) = %v, want %q", spec, err, want)
+		}
+	}
+	for spec, canon := range map[string]string{
+		"sweep":                    "sweep:lanes=32,duration=2s",
+		"sweep:lanes=8,width=10ms": "sweep:lanes=8,width=10ms,duration=2s",
+		"constant:rate=600/1m":     "constant:rate=10/s,duration=5s,workers=64",
+		"lull":                     "lull:burst=8,lulls=20,duration=30s",
+	} {
+		l, err := attack.ParseLoad(spec)
+		if err != nil || l.String() != canon {
+			t.Errorf("ParseLoad(%q) = %v %v, want %s", spec, l, err, canon)
+		}
+	}
+}
