@@ -30,12 +30,40 @@ func RenderTable(w io.Writer, cells []Cell) error {
 			_, err = io.WriteString(tw, strings.Join(fields, "\t")+"\n")
 		}
 	}
-	writeRow(tableHeader)
+	// UPSTREAM and LATENCY are shown only when they vary, after SKEW.
+	varies := func(f func(*Cell) string) bool {
+		for i := range cells {
+			if f(&cells[i]) != f(&cells[0]) {
+				return true
+			}
+		}
+		return false
+	}
+	showUp := varies(func(c *Cell) string { return c.Upstream })
+	showLat := varies(func(c *Cell) string { return c.Latency })
+	header := append([]string{}, tableHeader[:2]...)
+	if showUp {
+		header = append(header, "UPSTREAM")
+	}
+	if showLat {
+		header = append(header, "LATENCY")
+	}
+	header = append(header, tableHeader[2:]...)
+	writeRow(header)
 	for i := range cells {
 		c := &cells[i]
-		row = append(row[:0],
-			tableText(c.Strategy),
-			tableText(c.Skew),
+		row = append(row[:0], tableText(c.Strategy), tableText(c.Skew))
+		if showUp {
+			row = append(row, tableText(c.Upstream))
+		}
+		if showLat {
+			row = append(row, tableText(c.Latency))
+		}
+		unread, unmatched := fmt.Sprint(c.Server.ClosesWithUnread), fmt.Sprint(c.Server.UnmatchedFailures)
+		if c.Upstream == "external" {
+			unread, unmatched = "-", "-" // a server idlerace did not start shows no view of its own
+		}
+		row = append(row,
 			tableText(c.Load),
 			fmt.Sprint(c.Requests),
 			fmt.Sprint(c.Stale),
@@ -46,8 +74,8 @@ func RenderTable(w io.Writer, cells []Cell) error {
 			fmt.Sprintf("%.1f", c.ConnsPer1k),
 			millis(c.LatencyUS.P50),
 			millis(c.LatencyUS.P99),
-			fmt.Sprint(c.Server.ClosesWithUnread),
-			fmt.Sprint(c.Server.UnmatchedFailures),
+			unread,
+			unmatched,
 		)
 		writeRow(row)
 	}
