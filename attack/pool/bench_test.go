@@ -11,12 +11,16 @@ import (
 )
 
 // BenchmarkKeepAliveRoundTrip measures one POST round trip on a kept-alive loopback
-// connection through each transport. Compare with benchstat: blind against the stdlib
-// row (net/http.Transport) and read-probe against blind.
+// connection through each transport. Compare with benchstat as ratios:
+//
+//	go test -run '^$' -bench KeepAliveRoundTrip -count 10 ./attack/pool > rt.txt
+//	go tool -modfile=tools/go.mod benchstat -col /strategy rt.txt
+//
+// shows blind against the stdlib row (net/http.Transport) and read-probe against blind.
 func BenchmarkKeepAliveRoundTrip(b *testing.B) {
 	srv := newTestServer(b, "")
 	for _, spec := range []string{"stdlib", "blind", "read-probe", "watch"} {
-		b.Run(spec, func(b *testing.B) {
+		b.Run("strategy="+spec, func(b *testing.B) {
 			tr := pool.New(mustParse(b, spec), pool.Config{IdleTimeout: time.Hour})
 			defer tr.CloseIdleConnections()
 			url := srv.url()
