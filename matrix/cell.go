@@ -22,16 +22,13 @@ import (
 // CellSpec is one combination to measure.
 type CellSpec struct {
 	Strategy string
-	Upstream string // an upstream kind: "builtin"
+	Upstream string // an upstream spec: "builtin", "builtin:close=rst,advertise=off"
 	Skew     string
 	Latency  string // one-way latency; "0" on loopback
 	Load     string
 	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
 	IdleTimeout time.Duration
-	// Advertise is the Keep-Alive timeout the upstream sends (0: T; < 0: none).
-	Advertise time.Duration
-	Close     chaos.CloseMode
-	Method    string
+	Method      string
 	Seed      uint64
 	Repeat    int
 }
@@ -40,6 +37,7 @@ type CellSpec struct {
 type Prepared struct {
 	Spec     CellSpec
 	Strategy *pool.Spec
+	Upstream Upstream
 	Skew     chaos.Skew
 	Load     attack.Load
 	Latency  time.Duration
@@ -57,6 +55,12 @@ func bad(err error) error { return &BadInput{Err: err} }
 // Prepare parses every part of the spec, so that bad input is reported before anything
 // starts.
 func Prepare(s CellSpec) (*Prepared, error) {
+	if s.Upstream == "" {
+		s.Upstream = "builtin"
+	}
+	if s.Method == "" {
+		s.Method = "POST"
+	}
 	p := &Prepared{Spec: s}
 	var err error
 	if s.IdleTimeout <= 0 {
@@ -77,13 +81,10 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	if p.Latency != 0 {
 		return nil, bad(fmt.Errorf("latency %q: only 0 (loopback) is supported until the delay proxy lands", s.Latency))
 	}
-	if s.Close != "" {
-		if _, err := chaos.ParseCloseMode(string(s.Close)); err != nil {
-			return nil, bad(err)
-		}
-	}
-	if s.Upstream == "" {
-		p.Spec.Upstream = "builtin"
+	if s.Upstream == "external" {
+		p.Upstream = Upstream{Kind: "external"}
+	} else if p.Upstream, err = ParseUpstream(s.Upstream); err != nil {
+		return nil, bad(err)
 	}
 	return p, nil
 }
@@ -102,7 +103,7 @@ func ParseLatency(s string) (time.Duration, error) {
 
 // ID is the cell's stable identifier.
 func (p *Prepared) ID() string {
-	return results.CellID(p.Strategy.String(), p.Spec.Upstream, p.Skew.String(), latencyString(p.Latency), p.Load.String(), p.Spec.Repeat)
+	return results.CellID(p.Strategy.String(), p.Upstream.String(), p.Skew.String(), latencyString(p.Latency), p.Load.String(), p.Spec.Repeat)
 }
 
 func latencyString(d time.Duration) string {
@@ -122,25 +123,33 @@ type Outcome struct {
 // RunCell measures one prepared cell against a fresh upstream of its kind. enc, when
 // not nil, receives every request as a vegeta result.
 func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, error) {
+	return runCell(ctx, p, enc, nil)
+}
+
+func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Observer) (*Outcome, error) {
 	s := p.Spec
-	up, err := upstreams.Start(ctx, s.Upstream, upstreams.Config{
-		IdleTimeout: s.IdleTimeout,
-		Skew:        p.Skew,
-		Seed:        s.Seed + uint64(s.Repeat),
-		Close:       s.Close,
-		Advertise:   s.Advertise,
-		RunDuration: p.Load.Duration(),
+	u := p.Upstream
+	up, err := upstreams.Start(ctx, u.Kind, upstreams.Config{
+		IdleTimeout:   s.IdleTimeout,
+		Skew:          p.Skew,
+		Seed:          s.Seed + uint64(s.Repeat),
+		Close:         u.Close,
+		Advertise:     u.Advertise,
+		MaxRequests:   u.MaxRequests,
+		ResponseBytes: u.ResponseBytes,
+		ServiceTime:   u.ServiceTime,
+		RunDuration:   p.Load.Duration(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", s.Upstream, err)
+		return nil, fmt.Errorf("upstream %s: %w", u, err)
 	}
-	out, rec, err := measure(ctx, p, up.URL()+"/", enc)
+	out, rec, err := measure(ctx, p, up.URL()+"/", enc, obs)
 	if err != nil {
 		_ = up.Close()
 		return nil, err
 	}
 	if err := up.Close(); err != nil {
-		return nil, fmt.Errorf("upstream %s: stop: %w", s.Upstream, err)
+		return nil, fmt.Errorf("upstream %s: stop: %w", u, err)
 	}
 	st := up.Stats()
 	closes := up.Closes()
@@ -160,7 +169,7 @@ func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, er
 // RunTarget measures one prepared cell against a server idlerace did not start: there is
 // no server view, and the model assumes the cell's skew (none unless told otherwise).
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
-	out, rec, err := measure(ctx, p, target, enc)
+	out, rec, err := measure(ctx, p, target, enc, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +179,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 
 // measure runs the attack of one cell against target and fills the client's side of
 // the cell.
-func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, *attack.Recorder, error) {
+func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer) (*Outcome, *attack.Recorder, error) {
 	s := p.Spec
 	started := time.Now()
 	env := &attack.Env{
@@ -185,6 +194,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
+	rec.Observer = obs
 	if err := attack.Run(ctx, p.Load, env, rec); err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +205,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	c := results.Cell{
 		ID:            p.ID(),
 		Strategy:      p.Strategy.String(),
-		Upstream:      s.Upstream,
+		Upstream:      p.Upstream.String(),
 		Skew:          p.Skew.String(),
 		Latency:       latencyString(p.Latency),
 		Load:          p.Load.String(),
@@ -219,7 +229,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 // predict puts the model's prediction for the cell's realised gaps beside the
 // measurement.
 func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration) {
-	hint := p.Spec.Advertise
+	hint := p.Upstream.Advertise
 	if hint == 0 {
 		hint = p.Spec.IdleTimeout
 	}

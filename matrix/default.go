@@ -1,6 +1,16 @@
 package matrix
 
-import "time"
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DefaultYAML is the embedded default matrix (examples/default.yaml is the same file).
+//
+//go:embed default.yaml
+var DefaultYAML []byte
 
 // DefaultStrategies are the rows of the embedded default run: every strategy, the
 // margin ones at 20ms (a fifth of the default T).
@@ -11,25 +21,35 @@ var DefaultStrategies = []string{
 // DefaultSkews are the default run's skews: exact, 5ms early, ±10ms jitter.
 var DefaultSkews = []string{"none", "offset:-5ms", "uniform:±10ms"}
 
-// DefaultLoad sweeps the gap across [75ms, 125ms] on 64 lanes for 1.5s per cell: about
-// 900 requests per cell, enough for a ±3 point interval on a 50% reset rate, and 21 cells
-// in well under a minute.
+// DefaultLoad sweeps the gap across [75ms, 125ms] on 64 lanes for 1.5s per cell.
 const DefaultLoad = "sweep:lanes=64,duration=1.5s"
 
 // DefaultIdleTimeout is T of the default run.
 const DefaultIdleTimeout = 100 * time.Millisecond
 
-// Default returns the embedded default matrix: builtin upstream, T = 100ms, every
-// strategy against every default skew under the sweep load.
+// Default returns the cells of the embedded default matrix.
 func Default() []CellSpec {
-	var cells []CellSpec
-	for _, sk := range DefaultSkews {
-		for _, st := range DefaultStrategies {
-			cells = append(cells, CellSpec{
-				Strategy: st, Upstream: "builtin", Skew: sk, Latency: "0", Load: DefaultLoad,
-				IdleTimeout: DefaultIdleTimeout, Method: "POST", Seed: 1,
-			})
+	f, err := ParseFile("default.yaml", DefaultYAML)
+	if err != nil {
+		panic("matrix: the embedded default.yaml does not parse: " + err.Error())
+	}
+	cells, _ := f.Cells()
+	return cells
+}
+
+// FlagsYAML writes the matrix file that a run given by command-line flags amounts to,
+// so that the run directory's matrix.yaml can be resumed and read like any other.
+func FlagsYAML(strategies, skews []string, load string, idleTimeout time.Duration, method string, seed uint64) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# written by idlerace run from its flags\nidle_timeout: %s\nmethod: %s\nseed: %d\n", idleTimeout, method, seed)
+	list := func(name string, vs []string) {
+		fmt.Fprintf(&b, "%s:\n", name)
+		for _, v := range vs {
+			fmt.Fprintf(&b, "  - %q\n", v)
 		}
 	}
-	return cells
+	list("strategies", strategies)
+	list("skews", skews)
+	list("loads", []string{load})
+	return []byte(b.String())
 }

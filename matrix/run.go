@@ -2,90 +2,252 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/results"
 )
 
 // Build identifies the binary that measured, for the summary's tool block.
 type Build struct{ Version, Commit string }
 
-// RunOptions say where a matrix run's outputs go.
+// DefaultParallel is how many cells run at once unless told otherwise. The race load is
+// mostly idle waiting, but the watch and probe windows widen with scheduling delay on 2
+// cores; see README ("Parallel cells") for the measurement behind this choice.
+const DefaultParallel = 3
+
+// RunOptions say how a matrix run goes and where its outputs land.
 type RunOptions struct {
 	// OutDir is the run directory; "" writes no files.
 	OutDir string
+	// MatrixYAML, when set, is stored in the run directory as matrix.yaml.
+	MatrixYAML []byte
 	// Results receives every request as a vegeta result; nil for none.
 	Results vegeta.Encoder
-	// OnCell is called after each cell with its index (from 0) and the total.
-	OnCell func(i, n int, c results.Cell)
-	Build  Build
+	// Parallel is how many cells run at once (0: 1).
+	Parallel int
+	// Done holds cells of an earlier, partial run of the same matrix (--resume): cells
+	// whose ID it has are not run again.
+	Done []results.Cell
+	// OnStart is called once with the number of cells to run; OnCellStart and OnCell
+	// around each cell (OnCell with the count of cells finished and the total).
+	OnStart     func(toRun, total int)
+	OnCellStart func(p *Prepared)
+	OnCell      func(done, total int, c results.Cell)
+	// Observer, when set, gives each cell an observer of its requests (live metrics).
+	Observer func(p *Prepared) attack.Observer
+	Build    Build
+	Args     []string
 }
 
-// Run measures every cell in order. All cells are prepared first, so bad input stops the
-// run before any upstream starts. With an OutDir, each cell's HdrHistogram log and the
-// summary (state "partial" until the last cell) are written atomically as each cell
-// finishes, so an interrupted run loses at most the cell in flight.
+// ErrInterrupted is returned when the run's context ended before every cell finished;
+// finished cells are on disk and the manifest says partial.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run measures every cell, up to Parallel at a time. All cells are prepared first, so
+// bad input stops the run before any upstream starts. With an OutDir, the manifest is
+// written first (state running), and each cell's HdrHistogram log and the summary are
+// written atomically the moment the cell finishes, so an interrupted run loses only the
+// cells in flight, which are abandoned. The summary lists cells in matrix order.
 func Run(ctx context.Context, specs []CellSpec, opts RunOptions) (*results.Summary, error) {
 	prepared := make([]*Prepared, len(specs))
+	index := map[string]int{}
 	for i, s := range specs {
 		p, err := Prepare(s)
 		if err != nil {
 			return nil, err
 		}
 		prepared[i] = p
-	}
-	sum := &results.Summary{
-		Schema:  results.Schema,
-		Tool:    tool(opts.Build),
-		Started: time.Now().UTC(),
-		State:   "partial",
-	}
-	if opts.OutDir != "" {
-		if err := os.MkdirAll(filepath.Join(opts.OutDir, "cells"), 0o755); err != nil {
-			return nil, fmt.Errorf("run directory: %w", err)
+		if _, dup := index[p.ID()]; !dup {
+			index[p.ID()] = i
 		}
 	}
-	for i, p := range prepared {
-		if err := ctx.Err(); err != nil {
-			return sum, err
+	st := &runState{
+		opts: opts,
+		sum:  &results.Summary{Schema: results.Schema, Tool: tool(opts.Build), Started: time.Now().UTC(), State: "partial"},
+		byID: map[string]results.Cell{},
+		pos:  index,
+	}
+	for _, c := range opts.Done {
+		if _, ok := index[c.ID]; ok {
+			st.byID[c.ID] = c
 		}
-		out, err := RunCell(ctx, p, opts.Results)
-		if err != nil {
-			if ctx.Err() != nil {
-				return sum, ctx.Err()
+	}
+	var todo []*Prepared
+	for _, p := range prepared {
+		if _, done := st.byID[p.ID()]; !done {
+			todo = append(todo, p)
+		}
+	}
+	st.manifest = &results.Manifest{
+		State: "running", Tool: st.sum.Tool, Kernel: results.Kernel(), Started: st.sum.Started,
+		CellsTotal: len(prepared), CellsDone: len(st.byID), Parallel: max(opts.Parallel, 1), Args: opts.Args,
+	}
+	if err := st.begin(); err != nil {
+		return nil, err
+	}
+	if opts.OnStart != nil {
+		opts.OnStart(len(todo), len(prepared))
+	}
+	enc := opts.Results
+	if enc != nil {
+		var mu sync.Mutex
+		inner := enc
+		enc = func(r *vegeta.Result) error { mu.Lock(); defer mu.Unlock(); return inner(r) }
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *Prepared)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for w := 0; w < max(opts.Parallel, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if opts.OnCellStart != nil {
+					opts.OnCellStart(p)
+				}
+				var obs attack.Observer
+				if opts.Observer != nil {
+					obs = opts.Observer(p)
+				}
+				out, err := runCell(runCtx, p, enc, obs)
+				if runCtx.Err() != nil {
+					continue // abandoned: a cell cut short is not a measurement
+				}
+				if err == nil {
+					err = st.finish(p, out)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("cell %s: %w", p.ID(), err) })
+					cancel()
+				}
 			}
-			return sum, fmt.Errorf("cell %s: %w", p.ID(), err)
-		}
-		if opts.OutDir != "" {
-			out.Cell.Hlog = filepath.Join("cells", out.Cell.ID+".hlog")
-			if err := results.WriteHlog(filepath.Join(opts.OutDir, out.Cell.Hlog), out.Started, "cell", out.Latency); err != nil {
-				return sum, err
-			}
-		}
-		sum.Cells = append(sum.Cells, out.Cell)
-		if i == len(prepared)-1 {
-			sum.State = "complete"
-		}
-		sum.Finished = time.Now().UTC()
-		if opts.OutDir != "" {
-			if err := results.WriteSummary(filepath.Join(opts.OutDir, "summary.json"), sum); err != nil {
-				return sum, err
-			}
-		}
-		if opts.OnCell != nil {
-			opts.OnCell(i, len(prepared), out.Cell)
+		}()
+	}
+feed:
+	for _, p := range todo {
+		select {
+		case work <- p:
+		case <-runCtx.Done():
+			break feed
 		}
 	}
-	if len(prepared) == 0 {
-		sum.State = "complete"
+	close(work)
+	wg.Wait()
+
+	err := firstErr
+	if err == nil && ctx.Err() != nil {
+		err = ErrInterrupted
 	}
-	return sum, nil
+	if werr := st.end(err); werr != nil && err == nil {
+		err = werr
+	}
+	return st.sum, err
+}
+
+// runState holds what a run has finished and writes it to the run directory.
+type runState struct {
+	opts     RunOptions
+	mu       sync.Mutex
+	sum      *results.Summary
+	manifest *results.Manifest
+	byID     map[string]results.Cell
+	pos      map[string]int
+}
+
+func (st *runState) begin() error {
+	dir := st.opts.OutDir
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "cells"), 0o755); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	if st.opts.MatrixYAML != nil {
+		if err := results.WriteFileAtomic(filepath.Join(dir, "matrix.yaml"), st.opts.MatrixYAML, 0o644); err != nil {
+			return err
+		}
+		st.manifest.Matrix = "matrix.yaml"
+	}
+	st.collect()
+	return st.write()
+}
+
+// finish records a finished cell and writes its files.
+func (st *runState) finish(p *Prepared, out *Outcome) error {
+	dir := st.opts.OutDir
+	if dir != "" {
+		out.Cell.Hlog = filepath.Join("cells", out.Cell.ID+".hlog")
+		if err := results.WriteHlog(filepath.Join(dir, out.Cell.Hlog), out.Started, "cell", out.Latency); err != nil {
+			return err
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.byID[out.Cell.ID] = out.Cell
+	st.collect()
+	if err := st.write(); err != nil {
+		return err
+	}
+	if st.opts.OnCell != nil {
+		st.opts.OnCell(len(st.byID), st.manifest.CellsTotal, out.Cell)
+	}
+	return nil
+}
+
+// collect puts the finished cells into the summary in matrix order.
+func (st *runState) collect() {
+	cells := make([]results.Cell, 0, len(st.byID))
+	for _, c := range st.byID {
+		cells = append(cells, c)
+	}
+	sort.SliceStable(cells, func(i, j int) bool { return st.pos[cells[i].ID] < st.pos[cells[j].ID] })
+	st.sum.Cells = cells
+	st.sum.Finished = time.Now().UTC()
+	st.manifest.CellsDone = len(cells)
+}
+
+func (st *runState) write() error {
+	dir := st.opts.OutDir
+	if dir == "" {
+		return nil
+	}
+	if err := results.WriteSummary(filepath.Join(dir, "summary.json"), st.sum); err != nil {
+		return err
+	}
+	return results.WriteManifest(filepath.Join(dir, "manifest.json"), st.manifest)
+}
+
+func (st *runState) end(runErr error) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.collect()
+	state := "complete"
+	if runErr != nil || len(st.byID) < st.manifest.CellsTotal {
+		state = "partial"
+	}
+	st.sum.State = state
+	st.manifest.State = state
+	st.manifest.Finished = st.sum.Finished
+	if runErr != nil && !errors.Is(runErr, ErrInterrupted) {
+		st.manifest.Error = runErr.Error()
+	}
+	return st.write()
 }
 
 func tool(b Build) results.Tool {

@@ -97,3 +97,16 @@ func (rf *resultsFile) abort() {
 	_ = rf.tmp.Close()
 	_ = os.Remove(rf.tmp.Name())
 }
+
+// appendOrWrite appends data to path (as $GITHUB_STEP_SUMMARY expects), creating it.
+func appendOrWrite(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,30 +16,65 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		format, out, resultsPath, resultsFormat, load, method string
-		strategies, skews                                     []string
-		idleTimeout                                           time.Duration
-		seed                                                  uint64
-		quiet                                                 bool
+		file, format, out, resume, resultsPath, resultsFormat, load, method string
+		strategies, skews                                                   []string
+		idleTimeout                                                         time.Duration
+		seed                                                                uint64
+		parallel                                                            int
+		quiet                                                               bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run",
+		Use:   "run [-f matrix.yaml]",
 		Short: "Run a benchmark matrix (with no flags: the embedded default)",
 		Long: `Run every strategy against every skew on the builtin upstream and print one row per
 cell: measured reset rate with its 95% interval beside the model's prediction, retries,
 new connections per 1,000 requests, latency, and the server's view of the same cell.
 
 With no flags this is the embedded default: T = 100ms, skews none, offset:-5ms and
-uniform:±10ms, every strategy, the sweep load. It takes about 35 s on 2 cores.`,
+uniform:±10ms, every strategy, the sweep load (about 35 s on 2 cores). -f runs a matrix
+file (see examples/ and schemas/matrix.schema.json). Each finished cell is written to the
+run directory at once; SIGINT or SIGTERM abandons the cells in flight, marks the run
+partial and exits 130; --resume DIR runs only the cells it lacks.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			specs := matrix.Default()
-			if cmd.Flags().Changed("strategy") || cmd.Flags().Changed("skew") || cmd.Flags().Changed("load") ||
-				cmd.Flags().Changed("idle-timeout") || cmd.Flags().Changed("method") || cmd.Flags().Changed("seed") {
-				specs = nil
+			if parallel < 0 || parallel > 256 {
+				return badInput("--parallel %d: want 1 to 256 (0: the matrix file's or the default, %d)", parallel, matrix.DefaultParallel)
+			}
+			var (
+				specs     []matrix.CellSpec
+				yamlBytes []byte
+				done      []results.Cell
+				par       = matrix.DefaultParallel
+			)
+			if resume != "" {
+				if file != "" {
+					return badInput("--resume %s: the matrix comes from the run directory; drop -f", resume)
+				}
+				file = filepath.Join(resume, "matrix.yaml")
+				sum, err := results.ReadSummary(filepath.Join(resume, "summary.json"))
+				if err != nil {
+					return badInput("--resume %s: %v", resume, err)
+				}
+				done = sum.Cells
+				out = resume
+			}
+			switch {
+			case file != "":
+				f, err := matrix.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				if specs, err = f.Cells(); err != nil {
+					return err
+				}
+				yamlBytes = f.Raw
+				if f.Parallel > 0 {
+					par = f.Parallel
+				}
+			case changed(cmd, "strategy", "skew", "load", "idle-timeout", "method", "seed"):
 				for _, sk := range skews {
 					for _, st := range strategies {
 						specs = append(specs, matrix.CellSpec{
@@ -46,6 +83,13 @@ uniform:±10ms, every strategy, the sweep load. It takes about 35 s on 2 cores.`
 						})
 					}
 				}
+				yamlBytes = matrix.FlagsYAML(strategies, skews, load, idleTimeout, strings.ToUpper(method), seed)
+			default:
+				specs = matrix.Default()
+				yamlBytes = matrix.DefaultYAML
+			}
+			if parallel > 0 {
+				par = parallel
 			}
 			for _, s := range specs {
 				if _, err := matrix.Prepare(s); err != nil {
@@ -63,17 +107,20 @@ uniform:±10ms, every strategy, the sweep load. It takes about 35 s on 2 cores.`
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
+			prog := newProgress(stderr, quiet)
 			sum, runErr := matrix.Run(cmd.Context(), specs, matrix.RunOptions{
-				OutDir:  out,
-				Results: rf.encoder(),
-				Build:   matrix.Build{Version: Version, Commit: Commit},
-				OnCell: func(i, n int, c results.Cell) {
-					if !quiet {
-						fmt.Fprintf(stderr, "[%d/%d] %-30s %-14s reset %5.1f%% (model %5.1f%%) in %.1fs\n",
-							i+1, n, c.Strategy, c.Skew, 100*c.ResetRate, 100*c.PredictedResetRate, c.DurationMS/1000)
-					}
-				},
+				OutDir:      out,
+				MatrixYAML:  yamlBytes,
+				Results:     rf.encoder(),
+				Parallel:    par,
+				Done:        done,
+				OnStart:     prog.start,
+				OnCellStart: prog.cellStart,
+				OnCell:      prog.cellDone,
+				Build:       matrix.Build{Version: Version, Commit: Commit},
+				Args:        os.Args[1:],
 			})
+			prog.finish()
 			if err := rf.commit(); err != nil && runErr == nil {
 				runErr = err
 			}
@@ -81,14 +128,20 @@ uniform:±10ms, every strategy, the sweep load. It takes about 35 s on 2 cores.`
 				if err := writeSummary(cmd.OutOrStdout(), format, sum); err != nil {
 					return err
 				}
-				if out != "" {
-					fmt.Fprintf(stderr, "run directory: %s (summary.json, cells/*.hlog; state %s)\n", out, sum.State)
-				}
+			}
+			if sum != nil && out != "" {
+				fmt.Fprintf(stderr, "run directory: %s (summary.json, manifest.json, matrix.yaml, cells/*.hlog; state %s)\n", out, sum.State)
+			}
+			if errors.Is(runErr, matrix.ErrInterrupted) {
+				return fmt.Errorf("interrupted: %d cells finished and written; resume with: idlerace run --resume %s: %w", len(sum.Cells), out, runErr)
 			}
 			return runErr
 		},
 	}
 	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", "", "matrix file (YAML; see examples/ and schemas/matrix.schema.json)")
+	f.StringVar(&resume, "resume", "", "run only the cells a partial run directory lacks")
+	f.IntVar(&parallel, "parallel", 0, fmt.Sprintf("cells to run at once (default: the matrix file's parallel, else %d)", matrix.DefaultParallel))
 	f.StringVar(&format, "format", "table", "output: table or json (the summary.json schema)")
 	f.StringVar(&out, "out", "", "run directory (default idlerace-runs/<UTC timestamp>; - for none)")
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file (read it with vegeta report / plot)")
@@ -99,6 +152,15 @@ uniform:±10ms, every strategy, the sweep load. It takes about 35 s on 2 cores.`
 	f.DurationVar(&idleTimeout, "idle-timeout", matrix.DefaultIdleTimeout, "T: the builtin upstream's idle timeout, as the client believes it")
 	f.StringVar(&method, "method", "POST", "request method (POST keeps net/http from replaying on its own)")
 	f.Uint64Var(&seed, "seed", 1, "seed for the skew draws and the lull shape")
-	f.BoolVarP(&quiet, "quiet", "q", false, "no per-cell progress lines on stderr")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
+}
+
+func changed(cmd *cobra.Command, names ...string) bool {
+	for _, n := range names {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
 }

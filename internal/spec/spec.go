@@ -49,6 +49,9 @@ func (o *Options) Has(key string) bool {
 	return ok
 }
 
+// String returns the raw value of key and whether it was given, consuming it.
+func (o *Options) String(key string) (string, bool) { return o.take(key) }
+
 // Unused returns an error naming the first key no getter consumed.
 func (o *Options) Unused() error {
 	for _, k := range o.keys {
