@@ -29,8 +29,8 @@ type CellSpec struct {
 	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
 	IdleTimeout time.Duration
 	Method      string
-	Seed      uint64
-	Repeat    int
+	Seed        uint64
+	Repeat      int
 }
 
 // Prepared is a CellSpec whose parts parsed.
@@ -96,7 +96,7 @@ func ParseLatency(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("latency %q: want 0 or a non-negative duration such as 2ms", s)
+		return 0, fmt.Errorf("latency %q: not a latency (want 0 or a non-negative duration such as 2ms)", s)
 	}
 	return d, nil
 }

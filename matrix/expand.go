@@ -103,8 +103,11 @@ func (f *File) Cells() ([]CellSpec, error) {
 		added := false
 		for _, c := range combos {
 			if matches(c, e, true) {
+				// An include never overwrites an axis value, only adds settings.
 				for k, v := range e.Values {
-					c[k] = v
+					if k == "idle_timeout" || k == "method" {
+						c[k] = v
+					}
 				}
 				added = true
 			}

@@ -90,7 +90,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if seen[k.Value] {
-			return nil, p.errf(k, k.Value, "given twice")
+			return nil, p.errf(k, k.Value, "given twice (want each field once)")
 		}
 		seen[k.Value] = true
 		var err error
@@ -175,7 +175,7 @@ func (p *fileParser) errf(n *yaml.Node, field, msg string) error {
 
 func (p *fileParser) scalar(n *yaml.Node, field, want string) (string, error) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return "", p.errf(n, field, "want "+want)
+		return "", p.errf(n, field, "not a single value (want "+want+")")
 	}
 	return n.Value, nil
 }
@@ -226,7 +226,7 @@ func (p *fileParser) method(n *yaml.Node) (string, error) {
 // specs reads a list of spec strings, checking each with check.
 func (p *fileParser) specs(n *yaml.Node, field string, check func(string) error) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, p.errf(n, field, "want a list, e.g. "+field+": [a, b]")
+		return nil, p.errf(n, field, "want a list (e.g. "+field+": [a, b])")
 	}
 	if len(n.Content) == 0 {
 		return nil, p.errf(n, field, "empty list (want at least one value)")
@@ -243,7 +243,7 @@ func (p *fileParser) specs(n *yaml.Node, field string, check func(string) error)
 			return nil, p.errf(item, name, err.Error())
 		}
 		if seen[s] {
-			return nil, p.errf(item, name, fmt.Sprintf("%q listed twice", s))
+			return nil, p.errf(item, name, fmt.Sprintf("%q listed twice (want each value once)", s))
 		}
 		seen[s] = true
 		out = append(out, s)
@@ -255,7 +255,7 @@ func (p *fileParser) specs(n *yaml.Node, field string, check func(string) error)
 // include, idle_timeout and method) to values.
 func (p *fileParser) entries(n *yaml.Node, field string, include bool) ([]Entry, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, p.errf(n, field, "want a list of mappings, e.g. - {strategy: blind, skew: none}")
+		return nil, p.errf(n, field, "want a list of mappings (e.g. - {strategy: blind, skew: none})")
 	}
 	known := []string{"strategy", "upstream", "skew", "latency", "load"}
 	if include {
@@ -268,7 +268,7 @@ func (p *fileParser) entries(n *yaml.Node, field string, include bool) ([]Entry,
 	for i, item := range n.Content {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		if item.Kind != yaml.MappingNode || len(item.Content) == 0 {
-			return nil, p.errf(item, name, "want a mapping such as {strategy: blind, skew: none}")
+			return nil, p.errf(item, name, "not a mapping (want e.g. {strategy: blind, skew: none})")
 		}
 		e := Entry{Line: item.Line, Values: map[string]string{}}
 		for j := 0; j+1 < len(item.Content); j += 2 {

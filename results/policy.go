@@ -126,12 +126,12 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 		return nil, fe(root, "rules", "missing (want a list of rules)")
 	}
 	if rulesNode.Kind != yaml.SequenceNode || len(rulesNode.Content) == 0 {
-		return nil, fe(rulesNode, "rules", "want a non-empty list of rules")
+		return nil, fe(rulesNode, "rules", "empty or not a list (want a non-empty list of rules)")
 	}
 	for i, rn := range rulesNode.Content {
 		name := fmt.Sprintf("rules[%d]", i)
 		if rn.Kind != yaml.MappingNode {
-			return nil, fe(rn, name, "want a mapping with metric and max, min or max_increase")
+			return nil, fe(rn, name, "not a mapping (want metric and max, min or max_increase)")
 		}
 		r := Rule{Line: rn.Line}
 		for j := 0; j+1 < len(rn.Content); j += 2 {
@@ -139,7 +139,7 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 			field := name + "." + k.Value
 			scalar := func() (string, error) {
 				if v.Kind != yaml.ScalarNode {
-					return "", fe(v, field, "want a single value")
+					return "", fe(v, field, "not a single value (want a scalar such as 0.01)")
 				}
 				return v.Value, nil
 			}
@@ -166,7 +166,7 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 				}
 				x, err := strconv.ParseFloat(s, 64)
 				if err != nil || x < 0 {
-					return nil, fe(v, field, fmt.Sprintf("%q is not a number >= 0", s))
+					return nil, fe(v, field, fmt.Sprintf("%q is not a number >= 0 (want a number such as 0.001)", s))
 				}
 				if k.Value == "max" {
 					r.Max = &x
@@ -189,7 +189,7 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 				r.MaxIncrease, r.IncreaseRelative = &x, rel
 			case "where":
 				if v.Kind != yaml.MappingNode || len(v.Content) == 0 {
-					return nil, fe(v, field, "want a mapping such as {strategy: read-probe}")
+					return nil, fe(v, field, "not a mapping (want e.g. {strategy: read-probe})")
 				}
 				r.Where = map[string]string{}
 				for w := 0; w+1 < len(v.Content); w += 2 {
@@ -202,7 +202,7 @@ func ParsePolicy(path string, data []byte) (*Policy, error) {
 						return nil, fe(wk, field+"."+wk.Value, "unknown key (known: "+strings.Join(whereKeys, ", ")+")")
 					}
 					if wv.Kind != yaml.ScalarNode || wv.Value == "" {
-						return nil, fe(wv, field+"."+wk.Value, "want a value such as read-probe")
+						return nil, fe(wv, field+"."+wk.Value, "empty (want a value such as read-probe)")
 					}
 					r.Where[wk.Value] = wv.Value
 				}
