@@ -80,7 +80,7 @@ func (c *constant) Run(ctx context.Context, env *Env, rec *Recorder) error {
 loop:
 	for {
 		elapsed := time.Since(began)
-		if elapsed >= c.duration || ctx.Err() != nil {
+		if elapsed > c.duration || ctx.Err() != nil {
 			break
 		}
 		wait, stop := pacer.Pace(elapsed, hits)
@@ -93,8 +93,9 @@ loop:
 			}
 			continue
 		}
-		intended := began.Add(time.Duration(hits) * interval)
-		if intended.Sub(began) >= c.duration {
+		// vegeta's pacer sends hit k at (k+1) intervals from the start.
+		intended := began.Add(time.Duration(hits+1) * interval)
+		if intended.Sub(began) > c.duration {
 			break
 		}
 		select {

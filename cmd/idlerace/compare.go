@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -60,7 +59,7 @@ significantly worse.`,
 				return err
 			}
 			if fail && c.Worse() {
-				return fmt.Errorf("a cell is significantly worse: %w", errFailed)
+				return failed("a cell is significantly worse (see the verdict column)")
 			}
 			return nil
 		},

@@ -92,7 +92,7 @@ cell), --summary writes Markdown for $GITHUB_STEP_SUMMARY.`,
 			if !g.Passed() {
 				for _, c := range g.Checks {
 					if !c.Pass {
-						return fmt.Errorf("gate failed: %s%s: %w", c.Message, more(g.Failed-1), errFailed)
+						return failed("gate failed: %s%s", c.Message, more(g.Failed-1))
 					}
 				}
 			}

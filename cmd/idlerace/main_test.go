@@ -15,7 +15,14 @@ import (
 	"github.com/idlerace/idlerace/results"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain doubles as the idlerace binary: with IDLERACE_AS_MAIN=1 the test binary runs
+// the CLI on its arguments, so tests can signal a real process without building one.
+func TestMain(m *testing.M) {
+	if os.Getenv("IDLERACE_AS_MAIN") == "1" {
+		os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

@@ -70,8 +70,9 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "idlerace: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 	var ue usageError
 	var bi *matrix.BadInput
+	var fe failedError
 	switch {
-	case errors.Is(err, errFailed):
+	case errors.As(err, &fe):
 		return exitFailed
 	case errors.As(err, &ue), errors.As(err, &bi), isCobraUsage(err):
 		return exitBadInput
@@ -82,8 +83,12 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// errFailed marks a comparison or gate that ran and failed.
-var errFailed = errors.New("failed")
+// failedError is a comparison or gate that ran and failed: exit code 1.
+type failedError struct{ msg string }
+
+func (e failedError) Error() string { return e.msg }
+
+func failed(format string, args ...any) error { return failedError{fmt.Sprintf(format, args...)} }
 
 // isCobraUsage recognises cobra's own argument errors, which it does not type.
 func isCobraUsage(err error) bool {

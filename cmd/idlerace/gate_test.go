@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/idlerace/idlerace/matrix"
+	"github.com/idlerace/idlerace/results"
+)
+
+func gateRun(t *testing.T, dir string, probe string) {
+	t.Helper()
+	var specs []matrix.CellSpec
+	for _, st := range []string{"blind", probe, "read-probe+retry-only"} {
+		for r := 0; r < 2; r++ {
+			specs = append(specs, matrix.CellSpec{Strategy: st, Skew: "none", Latency: "0", Load: "sweep:lanes=16,duration=700ms",
+				IdleTimeout: 40e6, Seed: 9, Repeat: r})
+		}
+	}
+	sum, err := matrix.Run(context.Background(), specs, matrix.RunOptions{OutDir: dir, Parallel: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probe != "read-probe" {
+		// A build whose read-probe is broken: it measures like read-probe:after=1h (no
+		// probe at all) but reports itself as read-probe.
+		for i, c := range sum.Cells {
+			if c.Strategy == matrix.Canonical("strategy", probe) {
+				c.Strategy = "read-probe"
+				c.ID = results.CellID(c.Strategy, c.Upstream, c.Skew, c.Latency, c.Load, c.Repeat)
+				sum.Cells[i] = c
+			}
+		}
+		if err := results.WriteSummary(filepath.Join(dir, "summary.json"), sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Two runs of the same build pass the gate; a build with a degraded read-probe fails
+// with exit 1, and the message names the cell, the rule, both values and the p-value.
+func TestGatePassesSameBuildAndFailsDegradedStrategy(t *testing.T) {
+	tmp := t.TempDir()
+	base, same, bad := filepath.Join(tmp, "base"), filepath.Join(tmp, "same"), filepath.Join(tmp, "bad")
+	gateRun(t, base, "read-probe")
+	gateRun(t, same, "read-probe")
+	gateRun(t, bad, "read-probe:after=1h")
+	policy := filepath.Join("..", "..", "examples", "gate.yaml")
+
+	code, out, stderr := run(t, "gate", same, "--baseline", base, "--policy", policy)
+	if code != 0 {
+		t.Fatalf("same build: exit %d\n%s%s", code, out, stderr)
+	}
+	junit := filepath.Join(tmp, "gate.xml")
+	code, out, stderr = run(t, "gate", bad, "--baseline", base, "--policy", policy, "--junit", junit)
+	if code != exitFailed {
+		t.Fatalf("degraded build: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{"read-probe|builtin|none|0|sweep", `rule "reset rate may not rise"`, "reset_rate rose from 0.", "p = "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q lacks %q", stderr, want)
+		}
+	}
+	t.Log(strings.TrimSpace(stderr))
+}

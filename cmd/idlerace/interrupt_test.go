@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/results"
+)
+
+const smallMatrix = `idle_timeout: 40ms
+seed: 5
+duration: 400ms
+parallel: 2
+strategies: [blind, read-probe, "timeout-margin:margin=10ms"]
+skews: [none, "offset:-5ms"]
+loads: ["sweep:lanes=8"]
+`
+
+// idlerace runs the CLI in a child process (the test binary itself, see TestMain).
+func idlerace(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "IDLERACE_AS_MAIN=1")
+	return cmd
+}
+
+func cellIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	s, err := results.ReadSummary(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range s.Cells {
+		ids = append(ids, c.ID)
+		h, err := results.ReadHlog(filepath.Join(dir, c.Hlog))
+		if err != nil || h.TotalCount() != c.Requests {
+			t.Fatalf("%s: cell %s: hlog %v, err %v", dir, c.ID, h, err)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// SIGINT at a random point: the process exits 130, every finished cell is readable, the
+// manifest says partial, and --resume completes the same set of cells as a run that was
+// never interrupted.
+func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
+	tmp := t.TempDir()
+	mf := filepath.Join(tmp, "m.yaml")
+	if err := os.WriteFile(mf, []byte(smallMatrix), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(tmp, "full")
+	if out, err := idlerace("run", "-f", mf, "--out", full, "-q").CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	want := cellIDs(t, full)
+	if len(want) != 6 {
+		t.Fatalf("uninterrupted run has %d cells, want 6", len(want))
+	}
+
+	part := filepath.Join(tmp, "part")
+	cmd := idlerace("run", "-f", mf, "--out", part, "-q")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Somewhere after the first cells finished and before the last: 3 waves of ~0.5 s.
+	delay := time.Duration(600+rand.IntN(500)) * time.Millisecond
+	time.Sleep(delay)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Fatalf("after SIGINT at %s: %v (want exit 130)\n%s", delay, err, stderr.String())
+	}
+	man, err := results.ReadManifest(filepath.Join(part, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cellIDs(t, part)
+	if man.State != "partial" || man.CellsDone != len(got) || len(got) >= 6 {
+		t.Fatalf("interrupted at %s: manifest %s with %d done, %d cells on disk", delay, man.State, man.CellsDone, len(got))
+	}
+	t.Logf("SIGINT at %s left %d of 6 cells", delay, len(got))
+
+	if out, err := idlerace("run", "--resume", part, "-q").CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	man, err = results.ReadManifest(filepath.Join(part, "manifest.json"))
+	if err != nil || man.State != "complete" {
+		t.Fatalf("after resume: %+v %v", man, err)
+	}
+	resumed := cellIDs(t, part)
+	if len(resumed) != len(want) {
+		t.Fatalf("resumed run has %v, uninterrupted %v", resumed, want)
+	}
+	for i := range want {
+		if resumed[i] != want[i] {
+			t.Fatalf("resumed run has %v, uninterrupted %v", resumed, want)
+		}
+	}
+}
