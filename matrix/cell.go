@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -24,7 +25,7 @@ type CellSpec struct {
 	Strategy string
 	Upstream string // an upstream spec: "builtin", "builtin:close=rst,advertise=off"
 	Skew     string
-	Latency  string // one-way latency; "0" on loopback
+	Latency  string // latency path: "0" (loopback), "2ms" (delay proxy), "netem:2ms"
 	Load     string
 	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
 	IdleTimeout time.Duration
@@ -40,7 +41,7 @@ type Prepared struct {
 	Upstream Upstream
 	Skew     chaos.Skew
 	Load     attack.Load
-	Latency  time.Duration
+	Latency  chaos.Latency
 }
 
 // BadInput marks an error in what the user asked for (exit code 2), as opposed to a run
@@ -75,11 +76,8 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	if p.Load, err = attack.ParseLoad(s.Load); err != nil {
 		return nil, bad(err)
 	}
-	if p.Latency, err = ParseLatency(s.Latency); err != nil {
+	if p.Latency, err = chaos.ParseLatency(s.Latency); err != nil {
 		return nil, bad(err)
-	}
-	if p.Latency != 0 {
-		return nil, bad(fmt.Errorf("latency %q: only 0 (loopback) is supported until the delay proxy lands", s.Latency))
 	}
 	if s.Upstream == "external" {
 		p.Upstream = Upstream{Kind: "external"}
@@ -89,28 +87,9 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	return p, nil
 }
 
-// ParseLatency reads a one-way latency: "0" or a duration such as "2ms".
-func ParseLatency(s string) (time.Duration, error) {
-	if s == "" || s == "0" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("latency %q: not a latency (want 0 or a non-negative duration such as 2ms)", s)
-	}
-	return d, nil
-}
-
 // ID is the cell's stable identifier.
 func (p *Prepared) ID() string {
-	return results.CellID(p.Strategy.String(), p.Upstream.String(), p.Skew.String(), latencyString(p.Latency), p.Load.String(), p.Spec.Repeat)
-}
-
-func latencyString(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	return d.String()
+	return results.CellID(p.Strategy.String(), p.Upstream.String(), p.Skew.String(), p.Latency.String(), p.Load.String(), p.Spec.Repeat)
 }
 
 // Outcome is a measured cell with its latency histogram.
@@ -143,7 +122,26 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u, err)
 	}
-	out, rec, err := measure(ctx, p, up.URL()+"/", enc, obs)
+	target := up.URL() + "/"
+	var proxy *chaos.DelayProxy
+	if !p.Latency.IsZero() {
+		if p.Latency.Netem {
+			_ = up.Close()
+			return nil, fmt.Errorf("latency %s: the netem path needs an upstream that listens inside the namespace, which %s cannot yet", p.Latency, u.Kind)
+		}
+		// The delay proxy sits between client and upstream, delaying bytes, FIN and RST
+		// alike by d in each direction.
+		proxy, err = chaos.StartDelayProxy(ctx, strings.TrimPrefix(up.URL(), "http://"), p.Latency.Delay, p.Latency.Jitter, s.Seed+uint64(s.Repeat))
+		if err != nil {
+			_ = up.Close()
+			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
+		}
+		target = "http://" + proxy.Addr() + "/"
+	}
+	out, rec, err := measure(ctx, p, target, enc, obs)
+	if proxy != nil {
+		_ = proxy.Close()
+	}
 	if err != nil {
 		_ = up.Close()
 		return nil, err
@@ -153,6 +151,14 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	st := up.Stats()
 	closes := up.Closes()
+	if proxy != nil {
+		// The server saw the proxy's ports; name each close by the client's.
+		for i := range closes {
+			if cp, ok := proxy.ClientPort(closes[i].RemotePort); ok {
+				closes[i].RemotePort = cp
+			}
+		}
+	}
 	out.Cell.Server = results.Server{
 		Accepted:          st.Accepted,
 		IdleCloses:        st.IdleCloses,
@@ -207,7 +213,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Strategy:      p.Strategy.String(),
 		Upstream:      p.Upstream.String(),
 		Skew:          p.Skew.String(),
-		Latency:       latencyString(p.Latency),
+		Latency:       p.Latency.String(),
 		Load:          p.Load.String(),
 		IdleTimeoutMS: float64(s.IdleTimeout) / float64(time.Millisecond),
 		Repeat:        s.Repeat,
@@ -240,7 +246,7 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.D
 	params := model.Params{
 		IdleTimeout: p.Spec.IdleTimeout,
 		Skew:        p.Skew,
-		Latency:     p.Latency,
+		Latency:     p.Latency.Delay + p.Latency.Jitter/2,
 		Hint:        max(hint, 0),
 		Method:      method,
 		CloseLag:    closeLag,

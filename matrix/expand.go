@@ -32,8 +32,8 @@ func canonical(key, v string) string {
 			return l.String()
 		}
 	case "latency":
-		if d, err := ParseLatency(v); err == nil {
-			return latencyString(d)
+		if l, err := chaos.ParseLatency(v); err == nil {
+			return l.String()
 		}
 	case "upstream":
 		if u, err := ParseUpstream(v); err == nil {

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/idlerace/idlerace/chaos"
 	"github.com/idlerace/idlerace/results"
 )
 
@@ -310,5 +311,5 @@ func (p *fileParser) entries(n *yaml.Node, field string, include bool) ([]Entry,
 func checkStrategy(s string) error { _, err := parseStrategy(s); return err }
 func checkUpstream(s string) error { _, err := ParseUpstream(s); return err }
 func checkSkew(s string) error     { _, err := parseSkew(s); return err }
-func checkLatency(s string) error  { _, err := ParseLatency(s); return err }
+func checkLatency(s string) error  { _, err := chaos.ParseLatency(s); return err }
 func checkLoad(s string) error     { _, err := parseLoad(s); return err }
