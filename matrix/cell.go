@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -175,6 +176,22 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 // RunTarget measures one prepared cell against a server idlerace did not start: there is
 // no server view, and the model assumes the cell's skew (none unless told otherwise).
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
+	if !p.Latency.IsZero() {
+		if p.Latency.Netem {
+			return nil, fmt.Errorf("latency %s: the netem path needs the server inside idlerace's namespace; against a target use the delay proxy (latency 2ms)", p.Latency)
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		proxy, err := chaos.StartDelayProxy(ctx, u.Host, p.Latency.Delay, p.Latency.Jitter, p.Spec.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
+		}
+		defer proxy.Close()
+		u.Host = proxy.Addr()
+		target = u.String()
+	}
 	out, rec, err := measure(ctx, p, target, enc, nil)
 	if err != nil {
 		return nil, err

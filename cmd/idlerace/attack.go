@@ -15,9 +15,9 @@ import (
 
 func newAttackCmd() *cobra.Command {
 	var (
-		target, strategy, load, skew, method, format, resultsPath, resultsFormat string
-		idleTimeout                                                              time.Duration
-		allowRemote                                                              bool
+		target, strategy, load, skew, latency, method, format, resultsPath, resultsFormat string
+		idleTimeout                                                                       time.Duration
+		allowRemote                                                                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "attack --target URL --strategy SPEC --load SPEC --idle-timeout T",
@@ -36,7 +36,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 				return err
 			}
 			p, err := matrix.Prepare(matrix.CellSpec{
-				Strategy: strategy, Upstream: "external", Skew: skew, Latency: "0", Load: load,
+				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Load: load,
 				IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: 1,
 			})
 			if err != nil {
@@ -66,6 +66,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 	f.StringVar(&load, "load", "sweep", "load spec: sweep[:lanes=N,width=D,duration=D], lull[:...], constant[:rate=R/s,duration=D]")
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "T: the server's idle timeout as the client believes it (required)")
 	f.StringVar(&skew, "skew", "none", "the skew the model assumes for this server")
+	f.StringVar(&latency, "latency", "0", "add one-way latency with the delay proxy: 0, 2ms, 2ms+500us")
 	f.StringVar(&method, "method", "POST", "request method")
 	f.StringVar(&format, "format", "table", "output: table or json")
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file")

@@ -17,7 +17,7 @@ import (
 func newRunCmd() *cobra.Command {
 	var (
 		file, format, out, resume, resultsPath, resultsFormat, load, method string
-		strategies, skews                                                   []string
+		strategies, skews, latencies                                        []string
 		idleTimeout                                                         time.Duration
 		seed                                                                uint64
 		parallel                                                            int
@@ -74,16 +74,18 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				if f.Parallel > 0 {
 					par = f.Parallel
 				}
-			case changed(cmd, "strategy", "skew", "load", "idle-timeout", "method", "seed"):
-				for _, sk := range skews {
-					for _, st := range strategies {
-						specs = append(specs, matrix.CellSpec{
-							Strategy: st, Upstream: "builtin", Skew: sk, Latency: "0", Load: load,
-							IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: seed,
-						})
+			case changed(cmd, "strategy", "skew", "latency", "load", "idle-timeout", "method", "seed"):
+				for _, lat := range latencies {
+					for _, sk := range skews {
+						for _, st := range strategies {
+							specs = append(specs, matrix.CellSpec{
+								Strategy: st, Upstream: "builtin", Skew: sk, Latency: lat, Load: load,
+								IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: seed,
+							})
+						}
 					}
 				}
-				yamlBytes = matrix.FlagsYAML(strategies, skews, load, idleTimeout, strings.ToUpper(method), seed)
+				yamlBytes = matrix.FlagsYAML(strategies, skews, latencies, load, idleTimeout, strings.ToUpper(method), seed)
 			default:
 				specs = matrix.Default()
 				yamlBytes = matrix.DefaultYAML
@@ -148,6 +150,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension, else gob)")
 	f.StringSliceVar(&strategies, "strategy", matrix.DefaultStrategies, "strategy specs, one cell row each (see idlerace strategies)")
 	f.StringSliceVar(&skews, "skew", matrix.DefaultSkews, "skew specs: none, offset:D, uniform:±D, normal:sd=D, drift:from=D,to=D")
+	f.StringSliceVar(&latencies, "latency", []string{"0"}, "latency paths: 0 (loopback), 2ms or 2ms+500us (delay proxy), netem:2ms (kernel netem, root)")
 	f.StringVar(&load, "load", matrix.DefaultLoad, "load spec: sweep[:lanes=N,width=D,duration=D], lull[:...], constant[:rate=R/s,duration=D]")
 	f.DurationVar(&idleTimeout, "idle-timeout", matrix.DefaultIdleTimeout, "T: the builtin upstream's idle timeout, as the client believes it")
 	f.StringVar(&method, "method", "POST", "request method (POST keeps net/http from replaying on its own)")
