@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-const latMS, latUS = time.Millisecond, time.Microsecond
+const latUnit, latUS = time.Millisecond, time.Microsecond
 
 var latencyCases = []struct {
 	spec    string
@@ -18,14 +18,14 @@ var latencyCases = []struct {
 	{spec: "0", want: Latency{}, canon: "0"},
 	{spec: "", want: Latency{}, canon: "0"},
 	{spec: "  0s ", want: Latency{}, canon: "0"},
-	{spec: "2ms", want: Latency{Delay: 2 * latMS}, canon: "2ms"},
-	{spec: "2ms+500us", want: Latency{Delay: 2 * latMS, Jitter: 500 * latUS}, canon: "2ms+500µs"},
-	{spec: "2ms+0", want: Latency{Delay: 2 * latMS}, canon: "2ms"},
-	{spec: "0+1ms", want: Latency{Jitter: latMS}, canon: "0+1ms"},
-	{spec: "proxy:2ms", want: Latency{Delay: 2 * latMS}, canon: "2ms"},
+	{spec: "2ms", want: Latency{Delay: 2 * latUnit}, canon: "2ms"},
+	{spec: "2ms+500us", want: Latency{Delay: 2 * latUnit, Jitter: 500 * latUS}, canon: "2ms+500µs"},
+	{spec: "2ms+0", want: Latency{Delay: 2 * latUnit}, canon: "2ms"},
+	{spec: "0+1ms", want: Latency{Jitter: latUnit}, canon: "0+1ms"},
+	{spec: "proxy:2ms", want: Latency{Delay: 2 * latUnit}, canon: "2ms"},
 	{spec: "proxy:0", want: Latency{}, canon: "0"},
-	{spec: "netem:2ms", want: Latency{Delay: 2 * latMS, Netem: true}, canon: "netem:2ms"},
-	{spec: "netem:2ms+500us", want: Latency{Delay: 2 * latMS, Jitter: 500 * latUS, Netem: true}, canon: "netem:2ms+500µs"},
+	{spec: "netem:2ms", want: Latency{Delay: 2 * latUnit, Netem: true}, canon: "netem:2ms"},
+	{spec: "netem:2ms+500us", want: Latency{Delay: 2 * latUnit, Jitter: 500 * latUS, Netem: true}, canon: "netem:2ms+500µs"},
 	{spec: " NETEM: 1.5ms + 250us ", want: Latency{Delay: 1500 * latUS, Jitter: 250 * latUS, Netem: true}, canon: "netem:1.5ms+250µs"},
 	{spec: "netem:0", want: Latency{Netem: true}, canon: "netem:0"},
 	{spec: "1m", want: Latency{Delay: time.Minute}, canon: "1m0s"},
@@ -89,7 +89,7 @@ func TestLatencyIsZeroOnlyForPlainLoopback(t *testing.T) {
 }
 
 func TestLatencyJSONUsesSpec(t *testing.T) {
-	in := struct{ Latency Latency }{Latency{Delay: 2 * latMS, Jitter: 500 * latUS, Netem: true}}
+	in := struct{ Latency Latency }{Latency{Delay: 2 * latUnit, Jitter: 500 * latUS, Netem: true}}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)

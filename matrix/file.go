@@ -42,12 +42,6 @@ type Entry struct {
 	Values map[string]string
 }
 
-// axisKeys maps each axis's list field to the singular key include/exclude use.
-var axisKeys = []struct{ list, key string }{
-	{"strategies", "strategy"}, {"upstreams", "upstream"}, {"skews", "skew"},
-	{"latencies", "latency"}, {"loads", "load"},
-}
-
 var fileFields = []string{"idle_timeout", "method", "seed", "repeats", "duration", "parallel",
 	"strategies", "upstreams", "skews", "latencies", "loads", "include", "exclude"}
 
