@@ -221,3 +221,13 @@ func TestParseLoadRejectsBadSpecs(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepPeriodsScaleWithT(t *testing.T) {
+	l := load(t, "sweep:lanes=4,periods=10")
+	if d := l.Duration(200 * time.Millisecond); d != 2*time.Second {
+		t.Fatalf("periods=10 at T=200ms: %s", d)
+	}
+	if _, err := attack.ParseLoad("sweep:duration=1s,periods=3"); err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Fatalf("duration and periods together: %v", err)
+	}
+}

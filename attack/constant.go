@@ -48,7 +48,7 @@ func (c *constant) String() string {
 	return fmt.Sprintf("constant:rate=%g/s,duration=%s,workers=%d", c.rate, c.duration, c.workers)
 }
 
-func (c *constant) Duration() time.Duration { return c.duration }
+func (c *constant) Duration(time.Duration) time.Duration { return c.duration }
 
 func (c *constant) Run(ctx context.Context, env *Env, rec *Recorder) error {
 	pacer := vegeta.ConstantPacer{Freq: int(c.rate * 1000), Per: 1000 * time.Second}

@@ -14,9 +14,9 @@ import (
 type Load interface {
 	// String returns the canonical spec.
 	String() string
-	// Duration is how long the load runs at most (the upstream's skew models use it to
-	// place an idle period within the run).
-	Duration() time.Duration
+	// Duration is how long the load runs at most for idle timeout T (the upstream's skew
+	// models use it to place an idle period within the run).
+	Duration(idleTimeout time.Duration) time.Duration
 	// Run sends requests through env until the load is done, ctx ends or its request
 	// budget is spent, and records each one in rec.
 	Run(ctx context.Context, env *Env, rec *Recorder) error

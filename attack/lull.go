@@ -51,7 +51,7 @@ func (l *lull) String() string {
 	return fmt.Sprintf("lull:burst=%d,lulls=%d%s,duration=%s", l.burst, l.lulls, w, l.duration)
 }
 
-func (l *lull) Duration() time.Duration { return l.duration }
+func (l *lull) Duration(time.Duration) time.Duration { return l.duration }
 
 func (l *lull) Run(ctx context.Context, env *Env, rec *Recorder) error {
 	if env.IdleTimeout <= 0 {

@@ -22,12 +22,15 @@ type sweep struct {
 	lanes    int
 	width    time.Duration // 0: T/4
 	duration time.Duration
+	// periods, when set, makes the duration that many idle timeouts, so one spec serves
+	// servers with a 100ms and a 5s timeout alike.
+	periods  int
 	requests int
 }
 
 func init() {
-	RegisterLoad("sweep", "sweep[:lanes=N,width=D,duration=D,requests=N]",
-		"L lanes, one connection each; the idle gap sweeps [T-width, T+width] (default lanes=32, width=T/4, duration=2s)",
+	RegisterLoad("sweep", "sweep[:lanes=N,width=D,duration=D|periods=N,requests=N]",
+		"L lanes, one connection each; the idle gap sweeps [T-width, T+width] (default lanes=32, width=T/4, duration=2s; periods=N: N*T)",
 		func(o *spec.Options) (Load, error) {
 			s := &sweep{}
 			var err error
@@ -37,8 +40,15 @@ func init() {
 			if s.width, err = o.Duration("width", 0, false); err != nil {
 				return nil, err
 			}
+			hasDuration := o.Has("duration")
 			if s.duration, err = o.Duration("duration", 2*time.Second, false); err != nil {
 				return nil, err
+			}
+			if s.periods, err = o.Int("periods", 0, 1, 100_000); err != nil {
+				return nil, err
+			}
+			if hasDuration && s.periods > 0 {
+				return nil, fmt.Errorf("duration and periods both given: choose one")
 			}
 			if s.requests, err = o.Int("requests", 1_000_000, 1, 100_000_000); err != nil {
 				return nil, err
@@ -56,10 +66,18 @@ func (s *sweep) String() string {
 	if s.requests != 1_000_000 {
 		r = fmt.Sprintf(",requests=%d", s.requests)
 	}
+	if s.periods > 0 {
+		return fmt.Sprintf("sweep:lanes=%d%s,periods=%d%s", s.lanes, w, s.periods, r)
+	}
 	return fmt.Sprintf("sweep:lanes=%d%s,duration=%s%s", s.lanes, w, s.duration, r)
 }
 
-func (s *sweep) Duration() time.Duration { return s.duration }
+func (s *sweep) Duration(idleTimeout time.Duration) time.Duration {
+	if s.periods > 0 {
+		return time.Duration(s.periods) * idleTimeout
+	}
+	return s.duration
+}
 
 // Window returns the gap range [lo, hi] for idle timeout t.
 func (s *sweep) Window(t time.Duration) (lo, hi time.Duration) {
@@ -84,7 +102,7 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 	}
 	lo, hi := s.Window(env.IdleTimeout)
 	start := time.Now()
-	deadline := start.Add(s.duration)
+	deadline := start.Add(s.Duration(env.IdleTimeout))
 	var budget atomic.Int64
 	budget.Store(int64(s.requests))
 	var wg sync.WaitGroup

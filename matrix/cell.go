@@ -118,7 +118,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		MaxRequests:   u.MaxRequests,
 		ResponseBytes: u.ResponseBytes,
 		ServiceTime:   u.ServiceTime,
-		RunDuration:   p.Load.Duration(),
+		RunDuration:   p.Load.Duration(s.IdleTimeout),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u, err)

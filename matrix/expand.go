@@ -43,9 +43,10 @@ func canonical(key, v string) string {
 	return v
 }
 
-// withDuration gives a load spec the file's duration when it sets none of its own.
+// withDuration gives a load spec the file's duration when it sets neither a duration nor
+// periods of its own.
 func withDuration(load string, d time.Duration) string {
-	if d == 0 || strings.Contains(load, "duration=") {
+	if d == 0 || strings.Contains(load, "duration=") || strings.Contains(load, "periods=") {
 		return load
 	}
 	if strings.Contains(load, ":") {

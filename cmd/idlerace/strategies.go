@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -12,12 +13,27 @@ import (
 )
 
 func newStrategiesCmd() *cobra.Command {
-	var all bool
+	var (
+		all    bool
+		format string
+	)
 	cmd := &cobra.Command{
 		Use:   "strategies",
 		Short: "List every pool strategy, one line each (with --all: skew models and loads too)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			if format == "json" {
+				out := map[string]any{"strategies": pool.Strategies()}
+				if all {
+					out["skews"], out["loads"] = chaos.SkewModels(), attack.Loads()
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, s := range pool.Strategies() {
 				fmt.Fprintf(w, "%s\t%s\n", s.Usage, s.Help)
@@ -36,5 +52,6 @@ func newStrategiesCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also list skew models and load shapes")
+	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
 	return cmd
 }
