@@ -38,7 +38,11 @@ func RegisterLoad(name, usage, help string, parse func(o *spec.Options) (Load, e
 }
 
 // LoadInfo describes a registered load shape.
-type LoadInfo struct{ Name, Usage, Help string }
+type LoadInfo struct {
+	Name  string `json:"name"`
+	Usage string `json:"usage"`
+	Help  string `json:"help"`
+}
 
 // Loads lists the registered load shapes, sorted by name.
 func Loads() []LoadInfo {

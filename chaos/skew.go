@@ -24,8 +24,8 @@ type Skew interface {
 
 // SkewModel names a registered skew model and its one-line usage.
 type SkewModel struct {
-	Name  string
-	Usage string
+	Name  string `json:"name"`
+	Usage string `json:"usage"`
 }
 
 // MaxSkew bounds every duration a skew spec may hold, so that T+s and the models'

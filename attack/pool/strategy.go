@@ -73,7 +73,9 @@ func Register(name, usage, help string, build func(opts *Options) (Strategy, err
 
 // Info describes a registered strategy.
 type Info struct {
-	Name, Usage, Help string
+	Name  string `json:"name"`
+	Usage string `json:"usage"`
+	Help  string `json:"help"`
 }
 
 // Strategies lists every registered strategy, sorted by name.
