@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/idlerace/idlerace/dashboards/report"
 	"github.com/idlerace/idlerace/matrix"
 	"github.com/idlerace/idlerace/results"
 )
@@ -21,7 +22,7 @@ func newRunCmd() *cobra.Command {
 		idleTimeout                                                         time.Duration
 		seed                                                                uint64
 		parallel                                                            int
-		quiet                                                               bool
+		quiet, noReport                                                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [-f matrix.yaml]",
@@ -133,6 +134,14 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 			}
 			if sum != nil && out != "" {
 				fmt.Fprintf(stderr, "run directory: %s (summary.json, manifest.json, matrix.yaml, cells/*.hlog; state %s)\n", out, sum.State)
+				if !noReport && len(sum.Cells) > 0 {
+					paths, err := report.Write(out, "")
+					if err != nil && runErr == nil {
+						runErr = err
+					} else if err == nil {
+						fmt.Fprintf(stderr, "report: %s (and %s, %d charts as PNG)\n", paths.HTML, filepath.Base(paths.Markdown), len(paths.Charts))
+					}
+				}
 			}
 			if errors.Is(runErr, matrix.ErrInterrupted) {
 				return fmt.Errorf("interrupted: %d cells finished and written; resume with: idlerace run --resume %s: %w", len(sum.Cells), out, runErr)
@@ -156,6 +165,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&method, "method", "POST", "request method (POST keeps net/http from replaying on its own)")
 	f.Uint64Var(&seed, "seed", 1, "seed for the skew draws and the lull shape")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
+	f.BoolVar(&noReport, "no-report", false, "do not write report.html, report.md and the chart PNGs into the run directory")
 	return cmd
 }
 
