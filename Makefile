@@ -24,9 +24,10 @@ build: deps
 run: build
 	./$(BIN) run
 
-## test: every test, on real loopback sockets, under the race detector
+## test: every test, on real loopback sockets, under the race detector; one package at a
+## time (-p 1), because the race tests measure timing and 2 cores are all there is
 test: deps
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -p 1 -timeout 15m $(PKGS)
 
 ## bench: benchmarks; compare two runs with `make benchstat OLD=a.txt NEW=b.txt`
 bench: deps

@@ -67,7 +67,7 @@ func TestDefaultMatrixReproducesTheRace(t *testing.T) {
 			}
 		case strings.HasPrefix(c.Strategy, "retry-only"):
 			if c.Stale != 0 || c.OK != c.Requests {
-				t.Errorf("%s: %d caller-visible stale failures, %d/%d ok; want none", name, c.Stale, c.OK, c.Requests)
+				t.Errorf("%s: %d caller-visible stale failures, %d/%d ok (failures %+v); want none", name, c.Stale, c.OK, c.Requests, c.Failures)
 			}
 			// Every request a blind pool loses, retry-only loses on the wire and replays.
 			b := float64(blindStale[c.Skew])

@@ -15,6 +15,12 @@ import (
 
 // Config describes the server under test. Kinds that cannot honour a field (a real
 // server has no skew model) say so in their Start error rather than ignoring it.
+//
+// The real kinds (gonet, nginx, uvicorn, node) honour IdleTimeout (within the server's
+// own unit), ResponseBytes and Addr, and MaxRequests, ServiceTime and Advertise where the
+// server has such a setting; each kind's package doc says which. For them Advertise 0
+// means the server's own behaviour (nginx and Go send no Keep-Alive header, Node sends
+// whole seconds), not IdleTimeout.
 type Config struct {
 	IdleTimeout time.Duration   // T: the server closes a connection idle for T+s
 	Skew        chaos.Skew      // nil means none
@@ -33,6 +39,10 @@ type Config struct {
 	// (0: progress is always 0).
 	RunDuration time.Duration
 	Addr        string // listen address, default "127.0.0.1:0"; a non-loopback address is an error
+	// Faults are misbehaviours beyond skew (chaos.ParseFault): close-after, restart,
+	// silent-death, rst, slow-close. At most one of each; only the builtin kind injects
+	// them.
+	Faults []chaos.Fault
 }
 
 // DefaultAddr is where a server listens when Config.Addr is empty.
@@ -63,6 +73,17 @@ func (c Config) Validate() error {
 	if err := CheckLoopback(c.Addr); err != nil {
 		return fmt.Errorf("upstream config: Addr: %w", err)
 	}
+	seen := map[string]bool{}
+	for i, f := range c.Faults {
+		if f == nil {
+			return fmt.Errorf("upstream config: Faults[%d]: nil", i)
+		}
+		name := chaos.FaultName(f)
+		if seen[name] {
+			return fmt.Errorf("upstream config: Faults[%d] %q: %s given twice", i, f.String(), name)
+		}
+		seen[name] = true
+	}
 	return nil
 }
 
@@ -88,9 +109,12 @@ func CheckLoopback(addr string) error {
 // Upstream is a running server under test.
 type Upstream interface {
 	Kind() string
+	// Version names the server software as it reported itself, e.g. "nginx/1.22.1",
+	// "uvicorn/0.17.6 (CPython 3.11.2, h11 0.14.0)", "idlerace-builtin".
+	Version() string
 	URL() string           // "http://127.0.0.1:PORT"
 	Stats() Stats          // counters so far; safe to call at any time
-	Closes() []CloseRecord // every close the server made, in order of close time
+	Closes() []CloseRecord // every close the server made, in order of close time; nil if it cannot see them
 	Close() error          // stop accepting, close every connection, wait for all goroutines
 }
 
@@ -116,6 +140,8 @@ const (
 	ReasonPeer        = "peer"         // the client closed, reset, or asked for Connection: close
 	ReasonShutdown    = "shutdown"     // Upstream.Close
 	ReasonError       = "error"        // a malformed request, a timeout reading one, a failed write
+	ReasonCloseAfter  = "close-after"  // fault close-after: FIN after the Nth response, unannounced
+	ReasonRestart     = "restart"      // fault restart: every connection closed at once
 )
 
 // CloseRecord is one connection as the server closed it.
@@ -127,7 +153,7 @@ type CloseRecord struct {
 	// while the connection was idle (peer, shutdown); zero otherwise.
 	Due      time.Time
 	Closed   time.Time // when close() was called
-	Reason   string    // "idle", "max-requests", "peer", "shutdown", "error"
+	Reason   string    // "idle", "max-requests", "peer", "shutdown", "error", "close-after", "restart"
 	Unread   bool      // request bytes were waiting when the server closed
 	Requests int       // requests read on the connection
 	Skew     time.Duration

@@ -7,11 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idlerace/idlerace/chaos"
 )
 
 type fakeUpstream struct{ cfg Config }
 
 func (f *fakeUpstream) Kind() string          { return "fake" }
+func (f *fakeUpstream) Version() string       { return "fake/1" }
 func (f *fakeUpstream) URL() string           { return "http://127.0.0.1:1" }
 func (f *fakeUpstream) Stats() Stats          { return Stats{} }
 func (f *fakeUpstream) Closes() []CloseRecord { return nil }
@@ -101,6 +104,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		"RunDuration":   {IdleTimeout: time.Second, RunDuration: -time.Second},
 		"Close":         {IdleTimeout: time.Second, Close: "RST"},
 		"Addr":          {IdleTimeout: time.Second, Addr: "0.0.0.0:80"},
+		"Faults[1]":     {IdleTimeout: time.Second, Faults: []chaos.Fault{chaos.RST{}, nil}},
+		"Faults[2]":     {IdleTimeout: time.Second, Faults: []chaos.Fault{chaos.CloseAfter{N: 1}, chaos.RST{}, chaos.CloseAfter{N: 2}}},
 	} {
 		err := cfg.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), "upstream config: "+field) {

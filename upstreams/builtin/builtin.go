@@ -26,6 +26,12 @@
 // seconds. GET /_idlerace/stats answers Stats as JSON and is not counted as an execution.
 // Close modes apply to idle closes, the fault under test; closes after Connection: close
 // or MaxRequests are orderly, as real servers make them.
+//
+// Config.Faults add misbehaviours beyond skew (see faults.go): close-after (FIN after the
+// Nth response, unannounced), restart (every connection closed at once, every D),
+// silent-death (after the Nth response, never read, write or close again), rst (idle
+// closes send RST, as Close mode rst) and slow-close (stop reading at the idle deadline,
+// close D later).
 package builtin
 
 import (
@@ -54,6 +60,9 @@ import (
 
 // Kind is the name builtin registers under.
 const Kind = "builtin"
+
+// Version is what Server.Version reports.
+const Version = "idlerace-builtin"
 
 // RequestIDHeader carries the id under which a request's execution is counted; the same
 // id executed twice is a duplicate (a retried request the server had already run).
@@ -95,6 +104,7 @@ type Server struct {
 	cfg       upstreams.Config
 	skew      chaos.Skew // nil: none
 	closeMode chaos.CloseMode
+	faults    faultPlan
 	keepAlive string // Keep-Alive header value, "" for none
 	body      []byte
 	ln        net.Listener
@@ -133,6 +143,7 @@ type conn struct {
 	accepted   time.Time
 	remotePort int
 	claimed    atomic.Bool
+	killed     chan struct{} // closed when Close or a restart claimed the connection
 
 	mu    sync.Mutex // guards st, which Close reads for its shutdown record
 	st    connState
@@ -177,6 +188,13 @@ func listen(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 	if cfg.Close == "" {
 		cfg.Close = chaos.CloseFIN
 	}
+	faults, err := planFaults(cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
+	if faults.rst {
+		cfg.Close = chaos.CloseRST
+	}
 	advertise := cfg.Advertise
 	if advertise == 0 {
 		advertise = cfg.IdleTimeout
@@ -200,6 +218,7 @@ func listen(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 		cfg:          cfg,
 		skew:         cfg.Skew,
 		closeMode:    cfg.Close,
+		faults:       faults,
 		keepAlive:    keepAlive,
 		body:         body,
 		ln:           ln,
@@ -219,10 +238,17 @@ func (s *Server) run(ctx context.Context) {
 	s.stopCtx = context.AfterFunc(ctx, func() { s.Close() })
 	s.wg.Add(1)
 	go s.acceptLoop()
+	if s.faults.restartEvery > 0 {
+		s.wg.Add(1)
+		go s.restartLoop(s.faults.restartEvery)
+	}
 }
 
 // Kind returns "builtin".
 func (s *Server) Kind() string { return Kind }
+
+// Version returns "idlerace-builtin".
+func (s *Server) Version() string { return Version }
 
 // URL returns "http://127.0.0.1:PORT".
 func (s *Server) URL() string { return s.url }
@@ -268,7 +294,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		s.closeErr = s.ln.Close()
 		for _, c := range open {
-			s.shutdown(c)
+			s.kill(c, upstreams.ReasonShutdown)
 		}
 		s.wg.Wait()
 	})
@@ -294,14 +320,14 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		c := &conn{nc: nc, accepted: time.Now()}
+		c := &conn{nc: nc, accepted: time.Now(), killed: make(chan struct{})}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.remotePort = ta.Port
 		}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
-			s.shutdown(c)
+			s.kill(c, upstreams.ReasonShutdown)
 			return
 		}
 		c.index = s.nextIndex
@@ -314,18 +340,21 @@ func (s *Server) acceptLoop() {
 	}
 }
 
-// shutdown ends c on behalf of Close unless its own goroutine already did.
-func (s *Server) shutdown(c *conn) {
+// kill ends c from outside its goroutine (Close: "shutdown", the restart fault:
+// "restart") unless its own goroutine already did, and wakes that goroutine wherever it
+// waits.
+func (s *Server) kill(c *conn, reason string) {
 	if !c.claimed.CompareAndSwap(false, true) {
 		return
 	}
+	close(c.killed)
 	unread := chaos.Unread(c.nc)
 	c.nc.Close()
 	closed := time.Now()
 	c.mu.Lock()
 	st := c.st
 	c.mu.Unlock()
-	s.record(c, st, upstreams.ReasonShutdown, closed, unread)
+	s.record(c, st, reason, closed, unread)
 }
 
 // finish ends c from its own goroutine with an orderly close, unless Close got there first.
@@ -424,6 +453,15 @@ func (s *Server) serve(c *conn) {
 			s.finish(c, reason, c.br.Buffered() > 0 || chaos.Unread(c.nc))
 			return
 		}
+		if s.faults.silentAfter > 0 && c.st.requests >= s.faults.silentAfter {
+			// silent-death: never read, write or close again; Close (or a restart)
+			// ends and records the connection.
+			select {
+			case <-s.done:
+			case <-c.killed:
+			}
+			return
+		}
 	}
 }
 
@@ -475,6 +513,19 @@ func (s *Server) idleClose(c *conn) {
 	if hook := s.beforeIdleClose; hook != nil {
 		hook(c.nc)
 	}
+	if d := s.faults.slowCloseDelay; d > 0 {
+		// slow-close: reading stopped at due; whatever arrives now stays unread.
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return // Close claims and records the connection
+		case <-c.killed:
+			t.Stop()
+			return
+		}
+	}
 	if !c.claimed.CompareAndSwap(false, true) {
 		return // Close won the race and records it as shutdown
 	}
@@ -493,6 +544,9 @@ func (s *Server) handle(c *conn) (closeReason string, ok bool) {
 	c.nc.SetWriteDeadline(now.Add(requestTimeout))
 	req, err := http.ReadRequest(c.br)
 	if err != nil {
+		if c.claimed.Load() {
+			return "", false // Close or a restart closed it under us, and recorded it
+		}
 		if peerOr(err, "") != "" || isTimeout(err) || s.closing.Load() {
 			s.finish(c, s.reasonFor(err), false)
 			return "", false
@@ -522,6 +576,9 @@ func (s *Server) handle(c *conn) (closeReason string, ok bool) {
 			case <-s.done:
 				t.Stop()
 				return "", false // Close ends and records the connection
+			case <-c.killed:
+				t.Stop()
+				return "", false // a restart ended and recorded it
 			}
 		}
 	}
@@ -535,6 +592,11 @@ func (s *Server) handle(c *conn) (closeReason string, ok bool) {
 	case s.cfg.MaxRequests > 0 && requests >= s.cfg.MaxRequests:
 		closeReason = upstreams.ReasonMaxRequests
 	}
+	// Connection: close announces every close but close-after's, which is the fault.
+	announce := closeReason != ""
+	if !announce && s.faults.closeAfter > 0 && requests >= s.faults.closeAfter {
+		closeReason = upstreams.ReasonCloseAfter
+	}
 	resp := &http.Response{
 		StatusCode:    http.StatusOK,
 		ProtoMajor:    1,
@@ -543,7 +605,7 @@ func (s *Server) handle(c *conn) (closeReason string, ok bool) {
 		Header:        header,
 		ContentLength: int64(len(body)),
 		Body:          io.NopCloser(bytes.NewReader(body)),
-		Close:         closeReason != "",
+		Close:         announce,
 	}
 	if !resp.Close {
 		if s.keepAlive != "" {

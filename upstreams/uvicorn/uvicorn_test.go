@@ -1,0 +1,155 @@
+package uvicorn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/upstreams"
+	"github.com/idlerace/idlerace/upstreams/internal/realtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// available asks python once per test binary (it takes a few hundred ms).
+var available = sync.OnceValue(Available)
+
+func requireUvicorn(t *testing.T) {
+	t.Helper()
+	realtest.Require(t, "uvicorn (module of "+python+")", DebianPackage, available)
+}
+
+func TestServesCountsAndStopsCleanly(t *testing.T) {
+	requireUvicorn(t)
+	u, err := upstreams.Start(context.Background(), Kind, upstreams.Config{IdleTimeout: 5 * time.Second, Advertise: 4 * time.Second, ResponseBytes: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := u.(*Server)
+	if v := u.Version(); !strings.HasPrefix(v, "uvicorn/0.") || !strings.Contains(v, "CPython 3.") {
+		t.Errorf("Version() = %q, want uvicorn/0.x (CPython 3.x, ...)", v)
+	}
+	c := realtest.Dial(t, u.URL())
+	resp, body := c.RoundTrip("/", "Idlerace-Request-Id: u1")
+	if resp.StatusCode != 200 || string(body) != "okoko" || resp.Close {
+		t.Fatalf("response %d %q close %v, want 200 \"okoko\" keep-alive", resp.StatusCode, body, resp.Close)
+	}
+	if ka := resp.Header.Get("Keep-Alive"); ka != "timeout=4" {
+		t.Errorf("Keep-Alive = %q, want timeout=4 from Advertise", ka)
+	}
+	c.RoundTrip("/", "Idlerace-Request-Id: u2")
+	realtest.Dial(t, u.URL()).RoundTrip("/", "Idlerace-Request-Id: u1")
+	if st := u.Stats(); st.Executed != 3 || st.Duplicates != 1 {
+		t.Errorf("Stats = %+v, want 3 executed, 1 duplicate", st)
+	}
+	pid, dir := s.Pid(), s.Dir()
+	if err := u.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := c.ReadEnd(); err != io.EOF {
+		t.Errorf("idle connection after Close: %v, want EOF", err)
+	}
+	realtest.AssertGone(t, pid, dir)
+	if st := u.Stats(); st.Executed != 3 || st.Duplicates != 1 {
+		t.Errorf("Stats after Close = %+v, want the final counts", st)
+	}
+}
+
+func TestClosesIdleConnectionNearTimeout(t *testing.T) {
+	requireUvicorn(t)
+	const idle, n = time.Second, 50
+	s, err := Start(context.Background(), upstreams.Config{IdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j := realtest.CloseJitter(t, s.URL(), n, idle)
+	t.Logf("%s T=%v: %v", s.Version(), idle, j)
+	// uvicorn arms its keep-alive timer after the response is handed to asyncio's
+	// transport, on the event loop's monotonic clock; closes land a few ms after T.
+	if j.Min < 0 || j.Max > 100*time.Millisecond {
+		t.Errorf("closes landed %v..%v after T, want within [0, 100ms]", j.Min, j.Max)
+	}
+	if st := s.Stats(); st.Executed != n {
+		t.Errorf("Executed = %d, want %d", st.Executed, n)
+	}
+}
+
+func TestCancelledContextStopsServer(t *testing.T) {
+	requireUvicorn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := realtest.Dial(t, s.URL())
+	c.RoundTrip("/")
+	cancel()
+	if err := c.ReadEnd(); err != io.EOF {
+		t.Errorf("after cancel: %v, want EOF", err)
+	}
+	s.Close()
+	realtest.AssertGone(t, s.Pid(), s.Dir())
+}
+
+func TestPythonMissingIsErrStart(t *testing.T) {
+	old := python
+	python = "/nonexistent/bin/python3"
+	t.Cleanup(func() { python = old })
+	_, err := upstreams.Start(context.Background(), Kind, upstreams.Config{IdleTimeout: time.Second})
+	realtest.AssertStartError(t, err, `upstream "uvicorn": could not start`, "/nonexistent/bin/python3", "Debian package python3-uvicorn")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
+	}
+}
+
+func TestPortTakenIsErrStartWithLogTail(t *testing.T) {
+	requireUvicorn(t)
+	addr := realtest.BusyAddr(t)
+	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second, Addr: addr})
+	realtest.AssertStartError(t, err, "uvicorn exited before it was ready", "address already in use")
+	t.Log(err)
+}
+
+func TestBadConfigIsErrStartWithLogTail(t *testing.T) {
+	requireUvicorn(t)
+	extraArgs = []string{"--http", "no-such-protocol"}
+	t.Cleanup(func() { extraArgs = nil })
+	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second})
+	realtest.AssertStartError(t, err, "uvicorn exited before it was ready", "no-such-protocol", " | ")
+	t.Log(err)
+}
+
+func TestConfigItCannotHonourNamesTheField(t *testing.T) {
+	skew, _ := chaos.ParseSkew("normal:sd=3ms")
+	for _, tc := range []struct {
+		cfg  upstreams.Config
+		want string
+	}{
+		{upstreams.Config{IdleTimeout: 1500 * time.Millisecond}, "upstream config: IdleTimeout: uvicorn --timeout-keep-alive takes whole seconds; got 1.5s"},
+		{upstreams.Config{IdleTimeout: 100 * time.Millisecond}, "upstream config: IdleTimeout: uvicorn --timeout-keep-alive takes whole seconds; got 100ms"},
+		{upstreams.Config{IdleTimeout: time.Second, Skew: skew}, `upstream config: Skew "normal:sd=3ms": uvicorn cannot honour a skew model`},
+		{upstreams.Config{IdleTimeout: time.Second, MaxRequests: 2}, "upstream config: MaxRequests 2: uvicorn has no per-connection request limit"},
+		{upstreams.Config{IdleTimeout: time.Second, Faults: []chaos.Fault{chaos.SlowClose{Delay: time.Millisecond}}}, `upstream config: Faults ["slow-close:delay=1ms"]: uvicorn cannot inject faults`},
+	} {
+		s, err := Start(context.Background(), tc.cfg)
+		if err == nil {
+			s.Close()
+			t.Errorf("Start(%+v) succeeded, want %q", tc.cfg, tc.want)
+			continue
+		}
+		if err.Error() != tc.want && !strings.HasPrefix(err.Error(), tc.want) || errors.Is(err, upstreams.ErrStart) {
+			t.Errorf("Start(%+v) = %q, want %q (bad input, not ErrStart)", tc.cfg, err, tc.want)
+		}
+	}
+}
