@@ -43,6 +43,8 @@ type Prepared struct {
 	Skew     chaos.Skew
 	Load     attack.Load
 	Latency  chaos.Latency
+	// offset is the skew's fixed offset, for real servers (configured = T + offset).
+	offset time.Duration
 }
 
 // BadInput marks an error in what the user asked for (exit code 2), as opposed to a run
@@ -85,6 +87,19 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	} else if p.Upstream, err = ParseUpstream(s.Upstream); err != nil {
 		return nil, bad(err)
 	}
+	if p.Upstream.Real() {
+		name := p.Skew.String()
+		switch {
+		case name == "none":
+		case strings.HasPrefix(name, "offset:"):
+			p.offset, _ = time.ParseDuration(strings.TrimPrefix(name, "offset:"))
+		default:
+			return nil, bad(fmt.Errorf("skew %q with upstream %s: a real server has one timeout, so only none or offset:D apply (configured = T + D); its own close jitter is measured", name, p.Upstream))
+		}
+		if s.IdleTimeout+p.offset <= 0 {
+			return nil, bad(fmt.Errorf("skew %q: T %s + offset is not a timeout > 0", name, s.IdleTimeout))
+		}
+	}
 	return p, nil
 }
 
@@ -109,9 +124,16 @@ func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, er
 func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Observer) (*Outcome, error) {
 	s := p.Spec
 	u := p.Upstream
+	configured, skew := s.IdleTimeout, p.Skew
+	if u.Real() {
+		// A real server has one timeout: the skew is the difference between what it is
+		// configured with and what the client believes (skew = configured - believed).
+		configured, skew = s.IdleTimeout+p.offset, nil
+	}
 	up, err := upstreams.Start(ctx, u.Kind, upstreams.Config{
-		IdleTimeout:   s.IdleTimeout,
-		Skew:          p.Skew,
+		IdleTimeout:   configured,
+		Skew:          skew,
+		Faults:        u.Faults,
 		Seed:          s.Seed + uint64(s.Repeat),
 		Close:         u.Close,
 		Advertise:     u.Advertise,
@@ -122,6 +144,22 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u, err)
+	}
+	var measured *empiricalSkew
+	var jitter []time.Duration
+	if u.Real() {
+		// How does this server really close? A few idle connections, measured from the
+		// client before the cell, give the close-time distribution the model uses and
+		// the jitter the summary reports.
+		closes, err := upstreams.MeasureCloses(ctx, up.URL()+"/", closeSamples, 2*configured+2*time.Second)
+		if len(closes) == 0 {
+			_ = up.Close()
+			return nil, fmt.Errorf("upstream %s: measuring its idle closes: %w", u, err)
+		}
+		measured = newEmpiricalSkew(closes, s.IdleTimeout)
+		for _, c := range closes {
+			jitter = append(jitter, c-configured)
+		}
 	}
 	target := up.URL() + "/"
 	var proxy *chaos.DelayProxy
@@ -161,15 +199,30 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		}
 	}
 	out.Cell.Server = results.Server{
-		Accepted:          st.Accepted,
-		IdleCloses:        st.IdleCloses,
-		ClosesWithUnread:  st.ClosesWithUnread,
-		UnmatchedFailures: Unmatched(rec.StaleFailures, closes),
-		Executed:          st.Executed,
-		Duplicates:        st.Duplicates,
-		CloseLateUS:       results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
+		Accepted:            st.Accepted,
+		IdleCloses:          st.IdleCloses,
+		ClosesWithUnread:    st.ClosesWithUnread,
+		UnmatchedFailures:   Unmatched(rec.StaleFailures, closes),
+		Executed:            st.Executed,
+		Duplicates:          st.Duplicates,
+		CloseLateUS:         results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
+		Version:             up.Version(),
+		ConfiguredTimeoutMS: float64(configured) / float64(time.Millisecond),
 	}
-	predict(p, &out.Cell, rec, meanCloseLag(closes))
+	if closes == nil && u.Real() {
+		out.Cell.Server.UnmatchedFailures = -1 // the server cannot see its own closes
+	}
+	if jitter != nil {
+		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
+		out.Cell.Server.CloseSamples = len(jitter)
+	}
+	lag := meanCloseLag(closes)
+	if measured != nil {
+		// The measured closes already hold the server's lateness.
+		predictWith(p, &out.Cell, rec, 0, measured)
+	} else {
+		predict(p, &out.Cell, rec, lag)
+	}
 	return out, nil
 }
 
@@ -252,6 +305,10 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 // predict puts the model's prediction for the cell's realised gaps beside the
 // measurement.
 func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration) {
+	predictWith(p, c, rec, closeLag, p.Skew)
+}
+
+func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration, skew chaos.Skew) {
 	hint := p.Upstream.Advertise
 	if hint == 0 {
 		hint = p.Spec.IdleTimeout
@@ -262,7 +319,7 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.D
 	}
 	params := model.Params{
 		IdleTimeout: p.Spec.IdleTimeout,
-		Skew:        p.Skew,
+		Skew:        skew,
 		Latency:     p.Latency.Delay + p.Latency.Jitter/2,
 		Hint:        max(hint, 0),
 		Method:      method,
@@ -321,10 +378,10 @@ func curve(b pool.Behaviour, params model.Params, rec *attack.Recorder) []result
 	return out
 }
 
-// Unmatched counts stale failures that no idle close by the server explains. A failure
-// on local port P at time t is explained by an idle close of the connection from port P
-// that the server accepted last before t: the server gave up on that connection before
-// it read the request.
+// Unmatched counts stale failures that no close by the server explains. A failure on
+// local port P at time t is explained when the connection from port P that the server
+// accepted last before t was closed by the server itself (for idleness, or by a fault):
+// the server gave up on that connection before it read the request.
 func Unmatched(failures []attack.Record, closes []upstreams.CloseRecord) int64 {
 	byPort := map[int][]upstreams.CloseRecord{}
 	for _, c := range closes {
@@ -342,11 +399,37 @@ func Unmatched(failures []attack.Record, closes []upstreams.CloseRecord) int64 {
 			}
 			match = &byPort[f.LocalPort][i]
 		}
-		if match == nil || match.Reason != upstreams.ReasonIdle {
+		if match == nil || !serverInitiated(match.Reason) {
 			n++
 		}
 	}
 	return n
+}
+
+// closeSamples is how many idle closes are measured on a real server before each cell.
+const closeSamples = 16
+
+// durationsUS summarises durations as percentiles in µs (exact order statistics: the
+// samples are few).
+func durationsUS(ds []time.Duration) *results.LatencyUS {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	at := func(q float64) int64 {
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		return s[max(0, min(i, len(s)-1))].Microseconds()
+	}
+	return &results.LatencyUS{P50: at(0.5), P90: at(0.9), P99: at(0.99), P999: at(0.999), Max: s[len(s)-1].Microseconds()}
+}
+
+// serverInitiated reports whether the server itself ended the connection: for idleness
+// or a fault (restart, close-after, max-requests), not because the client closed it or
+// the server shut down after the cell.
+func serverInitiated(reason string) bool {
+	switch reason {
+	case upstreams.ReasonIdle, upstreams.ReasonRestart, upstreams.ReasonCloseAfter, upstreams.ReasonMaxRequests:
+		return true
+	}
+	return false
 }
 
 // meanCloseLag is how late, on average, the server's idle closes landed after their due

@@ -11,10 +11,11 @@ import (
 	"github.com/idlerace/idlerace/upstreams"
 )
 
-// Upstream is a parsed upstream spec: a kind and the options idlerace gives it, e.g.
-// "builtin:close=rst,advertise=off,max-requests=100".
+// Upstream is a parsed upstream spec: a kind, the options idlerace gives it, and faults
+// composed with '+', e.g. "builtin:close=rst,advertise=off+close-after:n=3".
 type Upstream struct {
 	Kind          string
+	Faults        []chaos.Fault
 	Close         chaos.CloseMode
 	Advertise     time.Duration // 0: T; < 0: off
 	MaxRequests   int
@@ -24,7 +25,8 @@ type Upstream struct {
 
 // ParseUpstream reads an upstream spec.
 func ParseUpstream(text string) (Upstream, error) {
-	kind, args, _ := strings.Cut(strings.TrimSpace(text), ":")
+	parts := strings.Split(strings.TrimSpace(text), "+")
+	kind, args, _ := strings.Cut(strings.TrimSpace(parts[0]), ":")
 	known := upstreams.Kinds()
 	sort.Strings(known)
 	found := false
@@ -34,7 +36,7 @@ func ParseUpstream(text string) (Upstream, error) {
 	if !found {
 		return Upstream{}, fmt.Errorf("upstream %q: unknown kind %q (known: %s)", text, kind, strings.Join(known, ", "))
 	}
-	const usage = "KIND[:close=fin|rst,advertise=D|off,max-requests=N,response-bytes=N,service-time=D]"
+	const usage = "KIND[:close=fin|rst,advertise=D|off,max-requests=N,response-bytes=N,service-time=D][+FAULT...]"
 	fail := func(err error) (Upstream, error) {
 		return Upstream{}, fmt.Errorf("upstream %q: %v (%s)", text, err, usage)
 	}
@@ -69,8 +71,19 @@ func ParseUpstream(text string) (Upstream, error) {
 	if err := o.Unused(); err != nil {
 		return fail(err)
 	}
+	for _, fs := range parts[1:] {
+		f, err := chaos.ParseFault(strings.TrimSpace(fs))
+		if err != nil {
+			return fail(err)
+		}
+		u.Faults = append(u.Faults, f)
+	}
 	return u, nil
 }
+
+// Real reports whether the kind is a real server: it cannot draw skews, so the skew
+// becomes its configured timeout, and its closes are measured before each cell.
+func (u Upstream) Real() bool { return u.Kind != "builtin" && u.Kind != "external" }
 
 // String is the canonical spec: the kind alone when every option is at its default.
 func (u Upstream) String() string {
@@ -92,8 +105,12 @@ func (u Upstream) String() string {
 	if u.ServiceTime > 0 {
 		opts = append(opts, "service-time="+u.ServiceTime.String())
 	}
-	if len(opts) == 0 {
-		return u.Kind
+	s := u.Kind
+	if len(opts) > 0 {
+		s += ":" + strings.Join(opts, ",")
 	}
-	return u.Kind + ":" + strings.Join(opts, ",")
+	for _, f := range u.Faults {
+		s += "+" + f.String()
+	}
+	return s
 }

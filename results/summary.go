@@ -57,7 +57,8 @@ type Server struct {
 	ClosesWithUnread int64 `json:"closes_with_unread"`
 	// UnmatchedFailures counts client stale failures with no idle close by the server on
 	// the same connection (matched by the client's local port). Non-zero means the harness
-	// or the client did something the model does not explain.
+	// or the client did something the model does not explain; -1 means the upstream cannot
+	// see its own closes (nginx, uvicorn, node), so nothing was matched.
 	UnmatchedFailures int64 `json:"unmatched_failures"`
 	// Executed counts requests the server ran; Duplicates counts executions beyond the
 	// first of the same Idlerace-Request-Id (a retry of a request that had already run).
@@ -65,6 +66,17 @@ type Server struct {
 	Duplicates int64 `json:"duplicates"`
 	// CloseLateUS is how late the idle close landed after its due time T+s, in µs.
 	CloseLateUS LatencyUS `json:"close_late_us"`
+	// Version is the server's own version string ("nginx/1.22.1").
+	Version string `json:"version,omitempty"`
+	// ConfiguredTimeoutMS is the idle timeout the server was configured with: T plus the
+	// skew's offset for real servers, T for the builtin one.
+	ConfiguredTimeoutMS float64 `json:"configured_timeout_ms,omitempty"`
+	// CloseJitterUS is how a real server's idle close, measured by the client before the
+	// cell, fell around its configured timeout: close time minus the timeout, in µs
+	// (negative p50 means it closes early).
+	CloseJitterUS *LatencyUS `json:"close_jitter_us,omitempty"`
+	// CloseSamples counts those measurements.
+	CloseSamples int `json:"close_samples,omitempty"`
 }
 
 // Cell is one measured combination.

@@ -63,6 +63,9 @@ func RenderTable(w io.Writer, cells []Cell) error {
 		if c.Upstream == "external" {
 			unread, unmatched = "-", "-" // a server idlerace did not start shows no view of its own
 		}
+		if c.Server.UnmatchedFailures < 0 {
+			unmatched = "-" // the server cannot see its own closes
+		}
 		row = append(row,
 			tableText(c.Load),
 			fmt.Sprint(c.Requests),

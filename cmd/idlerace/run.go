@@ -12,17 +12,18 @@ import (
 
 	"github.com/idlerace/idlerace/dashboards/report"
 	"github.com/idlerace/idlerace/matrix"
+	"github.com/idlerace/idlerace/matrix/metrics"
 	"github.com/idlerace/idlerace/results"
 )
 
 func newRunCmd() *cobra.Command {
 	var (
-		file, format, out, resume, resultsPath, resultsFormat, load, method string
-		strategies, skews, latencies                                        []string
-		idleTimeout                                                         time.Duration
-		seed                                                                uint64
-		parallel                                                            int
-		quiet, noReport                                                     bool
+		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr string
+		strategies, skews, latencies                                                     []string
+		idleTimeout                                                                      time.Duration
+		seed                                                                             uint64
+		parallel                                                                         int
+		quiet, noReport                                                                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [-f matrix.yaml]",
@@ -111,7 +112,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 			}
 			stderr := cmd.ErrOrStderr()
 			prog := newProgress(stderr, quiet)
-			sum, runErr := matrix.Run(cmd.Context(), specs, matrix.RunOptions{
+			opts := matrix.RunOptions{
 				OutDir:      out,
 				MatrixYAML:  yamlBytes,
 				Results:     rf.encoder(),
@@ -122,7 +123,25 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				OnCell:      prog.cellDone,
 				Build:       matrix.Build{Version: Version, Commit: Commit},
 				Args:        os.Args[1:],
-			})
+			}
+			var live *metrics.Metrics
+			if metricsAddr != "" {
+				live = metrics.New()
+				addr, err := live.Serve(cmd.Context(), metricsAddr)
+				if err != nil {
+					rf.abort()
+					return badInput("--metrics-addr: %v", err)
+				}
+				fmt.Fprintf(stderr, "metrics: http://%s%s\n", addr, metrics.Path)
+				opts.OnStart = func(toRun, total int) { live.SetCellsTotal(toRun); prog.start(toRun, total) }
+				opts.OnCellStart = func(p *matrix.Prepared) { live.CellStarted(p); prog.cellStart(p) }
+				opts.OnCell = func(done, total int, c results.Cell) { live.CellDone(c); prog.cellDone(done, total, c) }
+				opts.Observer = live.Observer
+			}
+			sum, runErr := matrix.Run(cmd.Context(), specs, opts)
+			if live != nil {
+				live.RunFinished()
+			}
 			prog.finish()
 			if err := rf.commit(); err != nil && runErr == nil {
 				runErr = err
@@ -165,6 +184,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&method, "method", "POST", "request method (POST keeps net/http from replaying on its own)")
 	f.Uint64Var(&seed, "seed", 1, "seed for the skew draws and the lull shape")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics while the run goes on (loopback, e.g. 127.0.0.1:9464)")
 	f.BoolVar(&noReport, "no-report", false, "do not write report.html, report.md and the chart PNGs into the run directory")
 	return cmd
 }

@@ -1,0 +1,10 @@
+package matrix
+
+// Every upstream kind registers itself by name; the matrix offers them all.
+import (
+	_ "github.com/idlerace/idlerace/upstreams/builtin"
+	_ "github.com/idlerace/idlerace/upstreams/gonet"
+	_ "github.com/idlerace/idlerace/upstreams/nginx"
+	_ "github.com/idlerace/idlerace/upstreams/node"
+	_ "github.com/idlerace/idlerace/upstreams/uvicorn"
+)
