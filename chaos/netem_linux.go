@@ -56,6 +56,11 @@ func NewNetemNamespace(ctx context.Context, delay, jitter time.Duration) (*Netns
 	if err != nil {
 		return nil, err
 	}
+	if delay == 0 && jitter == 0 {
+		// netem:0 is the namespace path with nothing to delay: the same plumbing (server
+		// listening and client dialling inside a private namespace) on any kernel.
+		return n, nil
+	}
 	args := append([]string{"-n", n.Name, "qdisc", "add", "dev", "lo", "root", "netem"}, netemArgs(delay, jitter)...)
 	if out, err := runNetnsCmd(ctx, tc, args...); err != nil {
 		var uerr error

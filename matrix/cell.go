@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -87,6 +88,9 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	} else if p.Upstream, err = ParseUpstream(s.Upstream); err != nil {
 		return nil, bad(err)
 	}
+	if p.Latency.Netem && p.Upstream.Kind != "builtin" {
+		return nil, bad(fmt.Errorf("latency %s with upstream %s: the netem path runs the server inside a network namespace, which only the builtin upstream supports so far (use the delay proxy: latency %s)", p.Latency, p.Upstream, chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
+	}
 	if p.Upstream.Real() {
 		name := p.Skew.String()
 		switch {
@@ -124,6 +128,16 @@ func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, er
 func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Observer) (*Outcome, error) {
 	s := p.Spec
 	u := p.Upstream
+	var ns *chaos.Netns
+	if p.Latency.Netem {
+		// The upstream lives in a private network namespace whose loopback carries the
+		// netem qdisc; the client dials into it. Removed when the cell ends, however.
+		var err error
+		if ns, err = chaos.NewNetemNamespace(ctx, p.Latency.Delay, p.Latency.Jitter); err != nil {
+			return nil, err
+		}
+		defer ns.Close()
+	}
 	configured, skew := s.IdleTimeout, p.Skew
 	if u.Real() {
 		// A real server has one timeout: the skew is the difference between what it is
@@ -141,6 +155,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		ResponseBytes: u.ResponseBytes,
 		ServiceTime:   u.ServiceTime,
 		RunDuration:   p.Load.Duration(s.IdleTimeout),
+		Listen:        nsListen(ns),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u, err)
@@ -163,11 +178,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	target := up.URL() + "/"
 	var proxy *chaos.DelayProxy
-	if !p.Latency.IsZero() {
-		if p.Latency.Netem {
-			_ = up.Close()
-			return nil, fmt.Errorf("latency %s: the netem path needs an upstream that listens inside the namespace, which %s cannot yet", p.Latency, u.Kind)
-		}
+	if !p.Latency.IsZero() && !p.Latency.Netem {
 		// The delay proxy sits between client and upstream, delaying bytes, FIN and RST
 		// alike by d in each direction.
 		proxy, err = chaos.StartDelayProxy(ctx, strings.TrimPrefix(up.URL(), "http://"), p.Latency.Delay, p.Latency.Jitter, s.Seed+uint64(s.Repeat))
@@ -177,7 +188,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		}
 		target = "http://" + proxy.Addr() + "/"
 	}
-	out, rec, err := measure(ctx, p, target, enc, obs)
+	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns))
 	if proxy != nil {
 		_ = proxy.Close()
 	}
@@ -245,7 +256,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		u.Host = proxy.Addr()
 		target = u.String()
 	}
-	out, rec, err := measure(ctx, p, target, enc, nil)
+	out, rec, err := measure(ctx, p, target, enc, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +266,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 
 // measure runs the attack of one cell against target and fills the client's side of
 // the cell.
-func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer) (*Outcome, *attack.Recorder, error) {
+func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Outcome, *attack.Recorder, error) {
 	s := p.Spec
 	started := time.Now()
 	env := &attack.Env{
@@ -266,7 +277,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Seed:        s.Seed + uint64(s.Repeat),
 		RunID:       fmt.Sprintf("%x", started.UnixNano()),
 		NewTransport: func() pool.Transport {
-			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout})
+			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout, Dial: dial})
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
@@ -404,6 +415,20 @@ func Unmatched(failures []attack.Record, closes []upstreams.CloseRecord) int64 {
 		}
 	}
 	return n
+}
+
+func nsListen(ns *chaos.Netns) func(network, addr string) (net.Listener, error) {
+	if ns == nil {
+		return nil
+	}
+	return ns.Listen
+}
+
+func nsDial(ns *chaos.Netns) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if ns == nil {
+		return nil
+	}
+	return ns.DialContext
 }
 
 // closeSamples is how many idle closes are measured on a real server before each cell.

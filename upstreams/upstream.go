@@ -39,6 +39,10 @@ type Config struct {
 	// (0: progress is always 0).
 	RunDuration time.Duration
 	Addr        string // listen address, default "127.0.0.1:0"; a non-loopback address is an error
+	// Listen, when set, makes the server's listener instead of net.Listen: the netem
+	// latency path passes a network namespace's, so the server lives behind its
+	// delayed loopback. Only the in-process builtin kind honours it.
+	Listen func(network, addr string) (net.Listener, error)
 	// Faults are misbehaviours beyond skew (chaos.ParseFault): close-after, restart,
 	// silent-death, rst, slow-close. At most one of each; only the builtin kind injects
 	// them.

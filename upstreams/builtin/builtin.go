@@ -203,8 +203,13 @@ func listen(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 	if advertise > 0 {
 		keepAlive = "timeout=" + strconv.FormatFloat(advertise.Seconds(), 'f', -1, 64)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	var ln net.Listener
+	if cfg.Listen != nil {
+		ln, err = cfg.Listen("tcp", cfg.Addr) // inside the netem namespace
+	} else {
+		var lc net.ListenConfig
+		ln, err = lc.Listen(ctx, "tcp", cfg.Addr)
+	}
 	if err != nil {
 		return nil, err
 	}

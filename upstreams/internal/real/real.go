@@ -41,6 +41,9 @@ func CheckConfig(kind string, cfg upstreams.Config, l Limits) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.Listen != nil {
+		return fmt.Errorf("upstream config: Listen: %s runs as its own process and cannot take a listener (the netem path is builtin-only)", kind)
+	}
 	if cfg.Skew != nil && cfg.Skew.String() != "none" {
 		return fmt.Errorf("upstream config: Skew %q: %s cannot honour a skew model; configure the skewed timeout as IdleTimeout instead", cfg.Skew.String(), kind)
 	}
