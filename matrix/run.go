@@ -21,9 +21,11 @@ import (
 type Build struct{ Version, Commit string }
 
 // DefaultParallel is how many cells run at once unless told otherwise. The race load is
-// mostly idle waiting, but the watch and probe windows widen with scheduling delay on 2
-// cores; see README ("Parallel cells") for the measurement behind this choice.
-const DefaultParallel = 3
+// mostly idle waiting and wall time falls close to 1/N, but on 2 cores the builtin
+// upstream's idle close stops landing within 1ms of T+s beyond one cell at a time (the
+// median cell's p99 lateness was 0.47ms at 1, 2.0ms at 2, 5.0ms at 3, 7.8ms at 4), and
+// the watch window widens with it; see README ("Parallel cells").
+const DefaultParallel = 1
 
 // RunOptions say how a matrix run goes and where its outputs land.
 type RunOptions struct {
