@@ -182,6 +182,18 @@ func Register(kind string, start func(ctx context.Context, cfg Config) (Upstream
 	kinds[kind] = start
 }
 
+// RegisterStart registers a kind by its own Start, which returns the kind's server type:
+// a failed start becomes a nil Upstream, never a typed nil in the interface.
+func RegisterStart[S Upstream](kind string, start func(ctx context.Context, cfg Config) (S, error)) {
+	Register(kind, func(ctx context.Context, cfg Config) (Upstream, error) {
+		s, err := start(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	})
+}
+
 // Start starts a server of the given kind. ctx bounds the server's life as well as its
 // start: when ctx is done the server shuts down as if Close were called.
 func Start(ctx context.Context, kind string, cfg Config) (Upstream, error) {

@@ -45,14 +45,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/idlerace/idlerace/chaos"
 	"github.com/idlerace/idlerace/upstreams"
@@ -83,21 +80,7 @@ const (
 	preciseSlots       = 64
 )
 
-// Lateness histogram range, microseconds (the project's 1 µs .. 60 s, 3 digits).
-const (
-	lateMinUS = 1
-	lateMaxUS = 60_000_000
-)
-
-func init() {
-	upstreams.Register(Kind, func(ctx context.Context, cfg upstreams.Config) (upstreams.Upstream, error) {
-		s, err := Start(ctx, cfg)
-		if err != nil {
-			return nil, err // not a typed nil in the interface
-		}
-		return s, nil
-	})
-}
+func init() { upstreams.RegisterStart(Kind, Start) }
 
 // Server is a running builtin upstream. It implements upstreams.Upstream.
 type Server struct {
@@ -126,13 +109,11 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu         sync.Mutex
-	conns      map[*conn]struct{}
-	nextIndex  uint64
-	closes     []upstreams.CloseRecord
-	late       *hdrhistogram.Histogram
-	stats      upstreams.Stats // counters; the CloseLate fields are filled by Stats()
-	executions map[string]int64
+	rec *upstreams.Recorder // counts, closes and their lateness; its own lock
+
+	mu        sync.Mutex // guards conns and nextIndex; taken before rec's, never after
+	conns     map[*conn]struct{}
+	nextIndex uint64
 }
 
 // conn is one accepted connection. Its goroutine owns it; Close may end it from outside,
@@ -229,11 +210,10 @@ func listen(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 		ln:           ln,
 		url:          "http://" + ln.Addr().String(),
 		done:         make(chan struct{}),
+		rec:          upstreams.NewRecorder(),
 		conns:        make(map[*conn]struct{}),
-		late:         hdrhistogram.New(lateMinUS, lateMaxUS, 3),
 		preciseSlots: make(chan struct{}, preciseSlots),
 		preciseLead:  defaultPreciseLead,
-		executions:   make(map[string]int64),
 	}, nil
 }
 
@@ -262,26 +242,10 @@ func (s *Server) URL() string { return s.url }
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Stats returns the counters so far and the idle-close lateness percentiles.
-func (s *Server) Stats() upstreams.Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	if s.late.TotalCount() > 0 {
-		st.CloseLateP50US = s.late.ValueAtQuantile(50)
-		st.CloseLateP99US = s.late.ValueAtQuantile(99)
-		st.CloseLateMaxUS = s.late.Max()
-	}
-	return st
-}
+func (s *Server) Stats() upstreams.Stats { return s.rec.Stats() }
 
 // Closes returns every close the server made so far, in order of close time.
-func (s *Server) Closes() []upstreams.CloseRecord {
-	s.mu.Lock()
-	out := slices.Clone(s.closes)
-	s.mu.Unlock()
-	slices.SortStableFunc(out, func(a, b upstreams.CloseRecord) int { return a.Closed.Compare(b.Closed) })
-	return out
-}
+func (s *Server) Closes() []upstreams.CloseRecord { return s.rec.Closes() }
 
 // Close stops accepting, closes every open connection (recorded as "shutdown") and waits
 // for all of the server's goroutines. It is safe to call more than once and from several
@@ -337,7 +301,7 @@ func (s *Server) acceptLoop() {
 		}
 		c.index = s.nextIndex
 		s.nextIndex++
-		s.stats.Accepted++
+		s.rec.CountAccepted()
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -385,23 +349,7 @@ func (s *Server) record(c *conn, st connState, reason string, closed time.Time, 
 	if st.idle {
 		r.Due, r.Skew = st.due, st.skew
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closes = append(s.closes, r)
-	if unread {
-		s.stats.ClosesWithUnread++
-	}
-	if reason == upstreams.ReasonIdle {
-		s.stats.IdleCloses++
-		// A due time before the idle period began (s < -T) closes at once; measure
-		// lateness from when the close could first have happened.
-		from := st.due
-		if from.Before(st.idleStart) {
-			from = st.idleStart
-		}
-		late := closed.Sub(from).Microseconds()
-		s.late.RecordValue(min(max(late, 0), lateMaxUS))
-	}
+	s.rec.Record(r)
 }
 
 func (s *Server) progress(t time.Time) float64 {
@@ -573,7 +521,7 @@ func (s *Server) handle(c *conn) (closeReason string, ok bool) {
 		body, _ = json.Marshal(s.Stats())
 		header["Content-Type"] = []string{"application/json"}
 	} else {
-		s.execute(req.Header.Get(RequestIDHeader))
+		s.rec.CountExecution(req.Header.Get(RequestIDHeader))
 		if s.cfg.ServiceTime > 0 {
 			t := time.NewTimer(s.cfg.ServiceTime)
 			select {
@@ -630,19 +578,6 @@ func (s *Server) handle(c *conn) (closeReason string, ok bool) {
 		return "", false
 	}
 	return closeReason, true
-}
-
-func (s *Server) execute(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stats.Executed++
-	if id == "" {
-		return
-	}
-	s.executions[id]++
-	if s.executions[id] > 1 {
-		s.stats.Duplicates++
-	}
 }
 
 // reasonFor names why a read or write on a connection failed with err: "shutdown" once

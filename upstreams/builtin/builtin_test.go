@@ -306,10 +306,15 @@ func TestDefaultResponseIsTwoBytes(t *testing.T) {
 func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	s := startServer(t, upstreams.Config{IdleTimeout: 5 * time.Second, MaxRequests: 3})
 	c := dial(t, s)
-	c.send(RequestIDHeader + ": p1")
-	c.send(RequestIDHeader + ": p2")
-	c.send(RequestIDHeader + ": p3")
-	c.send(RequestIDHeader + ": p4") // beyond MaxRequests: never read
+	// One write, so that the 4th request is in the server's buffer when the 3rd
+	// response closes the connection.
+	var all string
+	for i := 1; i <= 4; i++ { // the 4th is beyond MaxRequests: never read
+		all += fmt.Sprintf("GET /work HTTP/1.1\r\nHost: idlerace\r\n%s: p%d\r\n\r\n", RequestIDHeader, i)
+	}
+	if _, err := io.WriteString(c.nc, all); err != nil {
+		t.Fatal(err)
+	}
 	for i := 1; i <= 3; i++ {
 		resp, _ := c.recv()
 		if resp.Close != (i == 3) {

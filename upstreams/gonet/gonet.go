@@ -39,8 +39,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/idlerace/idlerace/chaos"
 	"github.com/idlerace/idlerace/upstreams"
 	"github.com/idlerace/idlerace/upstreams/internal/real"
@@ -59,15 +57,7 @@ const StatsPath = "/_idlerace/stats"
 // their connections.
 const shutdownGrace = 3 * time.Second
 
-func init() {
-	upstreams.Register(Kind, func(ctx context.Context, cfg upstreams.Config) (upstreams.Upstream, error) {
-		s, err := Start(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
-}
+func init() { upstreams.RegisterStart(Kind, Start) }
 
 // Server is a running gonet upstream. It implements upstreams.Upstream.
 type Server struct {
@@ -85,12 +75,10 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu         sync.Mutex
-	stats      upstreams.Stats
-	closes     []upstreams.CloseRecord
-	late       *hdrhistogram.Histogram
-	executions map[string]int64
-	errLog     []string // net/http's ErrorLog, last lines
+	rec *upstreams.Recorder // counts, closes and their lateness
+
+	mu     sync.Mutex // guards errLog
+	errLog []string   // net/http's ErrorLog, last lines
 }
 
 // Start validates cfg, listens on loopback and serves until Close or until ctx is done.
@@ -119,13 +107,12 @@ func Start(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 		return nil, fmt.Errorf("upstream config: Addr: %q resolved to non-loopback %s", addr, ln.Addr())
 	}
 	s := &Server{
-		cfg:        cfg,
-		body:       bytes.Repeat([]byte("ok"), cfg.ResponseBytes/2+1)[:cfg.ResponseBytes],
-		ln:         ln,
-		url:        "http://" + ln.Addr().String(),
-		served:     make(chan struct{}),
-		late:       hdrhistogram.New(1, 60_000_000, 3),
-		executions: make(map[string]int64),
+		cfg:    cfg,
+		body:   bytes.Repeat([]byte("ok"), cfg.ResponseBytes/2+1)[:cfg.ResponseBytes],
+		ln:     ln,
+		url:    "http://" + ln.Addr().String(),
+		served: make(chan struct{}),
+		rec:    upstreams.NewRecorder(),
 	}
 	if cfg.Advertise > 0 {
 		s.keepAlive = "timeout=" + strconv.FormatFloat(cfg.Advertise.Seconds(), 'f', -1, 64)
@@ -160,26 +147,10 @@ func (s *Server) Version() string { return "net/http " + runtime.Version() }
 func (s *Server) URL() string { return s.url }
 
 // Stats returns the counters so far and the idle-close lateness percentiles.
-func (s *Server) Stats() upstreams.Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	if s.late.TotalCount() > 0 {
-		st.CloseLateP50US = s.late.ValueAtQuantile(50)
-		st.CloseLateP99US = s.late.ValueAtQuantile(99)
-		st.CloseLateMaxUS = s.late.Max()
-	}
-	return st
-}
+func (s *Server) Stats() upstreams.Stats { return s.rec.Stats() }
 
 // Closes returns every close so far, in order of close time.
-func (s *Server) Closes() []upstreams.CloseRecord {
-	s.mu.Lock()
-	out := slices.Clone(s.closes)
-	s.mu.Unlock()
-	slices.SortStableFunc(out, func(a, b upstreams.CloseRecord) int { return a.Closed.Compare(b.Closed) })
-	return out
-}
+func (s *Server) Closes() []upstreams.CloseRecord { return s.rec.Closes() }
 
 // Close shuts the server down as a Go service does (http.Server.Shutdown: idle
 // connections closed at once, in-flight requests finished, up to 3s), then waits until
@@ -224,9 +195,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		c.remotePort = ta.Port
 	}
 	l.s.conns.Add(1)
-	l.s.mu.Lock()
-	l.s.stats.Accepted++
-	l.s.mu.Unlock()
+	l.s.rec.CountAccepted()
 	return c, nil
 }
 
@@ -299,32 +268,25 @@ func (s *Server) recordClose(c *conn, closed time.Time, unread bool) {
 	if c.idle {
 		r.Due = c.due
 	}
+	// What ended the connection first decides the reason: a connection that had served
+	// its last request, or whose peer had asked to close, is closing for that reason even
+	// when Shutdown reaches it before net/http did.
 	switch {
 	case c.idleTimedOut:
 		r.Reason = upstreams.ReasonIdle
-	case s.closing.Load():
-		r.Reason = upstreams.ReasonShutdown
 	case c.maxReached:
 		r.Reason = upstreams.ReasonMaxRequests
 	case c.peerAsked || c.peerGone:
 		r.Reason = upstreams.ReasonPeer
+	case s.closing.Load():
+		r.Reason = upstreams.ReasonShutdown
 	default:
 		r.Reason = upstreams.ReasonError
 	}
 	c.mu.Unlock()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closes = append(s.closes, r)
-	if unread {
-		s.stats.ClosesWithUnread++
-	}
-	if r.Reason == upstreams.ReasonIdle {
-		s.stats.IdleCloses++
-		if !r.Due.IsZero() {
-			s.late.RecordValue(min(max(closed.Sub(r.Due).Microseconds(), 0), 60_000_000))
-		}
-	}
+	// net/http sets the idle deadline after StateIdle began the idle period, so Due is
+	// never before IdleStart and lateness is Closed minus Due.
+	s.rec.Record(r)
 }
 
 // connState follows net/http's view of each connection: StateIdle starts an idle
@@ -363,7 +325,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ = json.Marshal(s.Stats())
 		h.Set("Content-Type", "application/json")
 	} else {
-		s.execute(r.Header.Get(RequestIDHeader))
+		s.rec.CountExecution(r.Header.Get(RequestIDHeader))
 		h.Set("Content-Type", "text/plain")
 		if s.cfg.ServiceTime > 0 {
 			t := time.NewTimer(s.cfg.ServiceTime)
@@ -393,19 +355,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.Write(body)
-}
-
-func (s *Server) execute(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stats.Executed++
-	if id == "" {
-		return
-	}
-	s.executions[id]++
-	if s.executions[id] > 1 {
-		s.stats.Duplicates++
-	}
 }
 
 // logWriter keeps the last lines of net/http's ErrorLog.

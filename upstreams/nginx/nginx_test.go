@@ -2,12 +2,9 @@ package nginx
 
 import (
 	"context"
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,12 +28,7 @@ func requireNginx(t *testing.T) {
 func startT(t *testing.T, cfg upstreams.Config) *Server {
 	t.Helper()
 	requireNginx(t)
-	s, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return realtest.Start(t, Start, cfg)
 }
 
 // waitStats polls Stats (bounded): nginx writes its access log line just after the
@@ -129,47 +121,28 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 
 func TestCancelledContextStopsServer(t *testing.T) {
 	requireNginx(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := realtest.Dial(t, s.URL())
-	c.RoundTrip("/")
-	cancel()
-	if err := c.ReadEnd(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("after cancel: %v, want the connection ended", err)
-	}
-	s.Close()
-	realtest.AssertGone(t, s.Pid(), s.Dir())
+	realtest.AssertCancelStops(t, func(ctx context.Context) (*Server, error) {
+		return Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
+	}, true)
 }
 
 func TestBinaryMissingIsErrStart(t *testing.T) {
-	old := binary
-	binary = "/nonexistent/sbin/nginx"
-	t.Cleanup(func() { binary = old })
-	_, err := upstreams.Start(context.Background(), Kind, upstreams.Config{IdleTimeout: time.Second})
-	realtest.AssertStartError(t, err, `upstream "nginx": could not start`, "/nonexistent/sbin/nginx", "Debian package nginx")
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
-	}
+	realtest.AssertBinaryMissing(t, Kind, &binary, "/nonexistent/sbin/nginx", "Debian package nginx")
 }
 
 func TestPortTakenIsErrStartWithLogTail(t *testing.T) {
 	requireNginx(t)
 	addr := realtest.BusyAddr(t)
-	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second, Addr: addr})
-	realtest.AssertStartError(t, err, "nginx exited before it was ready", "bind() to "+addr+" failed (98: Address already in use)", " | ")
-	t.Log(err)
+	realtest.AssertStartFails(t, Start, upstreams.Config{IdleTimeout: time.Second, Addr: addr},
+		"nginx exited before it was ready", "bind() to "+addr+" failed (98: Address already in use)", " | ")
 }
 
 func TestBadConfigIsErrStartWithLogTail(t *testing.T) {
 	requireNginx(t)
 	extraConf = "no_such_directive on;"
 	t.Cleanup(func() { extraConf = "" })
-	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second})
-	realtest.AssertStartError(t, err, "nginx exited before it was ready", `[emerg] unknown directive "no_such_directive"`)
-	t.Log(err)
+	realtest.AssertStartFails(t, Start, upstreams.Config{IdleTimeout: time.Second},
+		"nginx exited before it was ready", `[emerg] unknown directive "no_such_directive"`)
 }
 
 func TestConfigItCannotHonourNamesTheField(t *testing.T) {
@@ -185,14 +158,6 @@ func TestConfigItCannotHonourNamesTheField(t *testing.T) {
 		{upstreams.Config{IdleTimeout: 1500 * time.Microsecond}, `upstream config: IdleTimeout: nginx keepalive_timeout takes whole milliseconds; got 1.5ms`},
 		{upstreams.Config{IdleTimeout: time.Second, Advertise: 1500 * time.Millisecond}, `upstream config: Advertise: nginx keepalive_timeout's header timeout takes whole seconds; got 1.5s`},
 	} {
-		s, err := Start(context.Background(), tc.cfg)
-		if err == nil {
-			s.Close()
-			t.Errorf("Start(%+v) succeeded, want %q", tc.cfg, tc.want)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), tc.want) || errors.Is(err, upstreams.ErrStart) {
-			t.Errorf("Start(%+v) = %q, want %q... (bad input, not ErrStart)", tc.cfg, err, tc.want)
-		}
+		realtest.AssertRefused(t, Start, tc.cfg, tc.want)
 	}
 }

@@ -22,14 +22,8 @@ package node
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/idlerace/idlerace/upstreams"
@@ -59,40 +53,20 @@ var binary = "/usr/bin/node"
 // extraArgs, set by tests, go to node before the script.
 var extraArgs []string
 
-// startAttempts bounds retries when a port picked free was taken before node bound it.
-const startAttempts = 3
+func init() { upstreams.RegisterStart(Kind, Start) }
 
-func init() {
-	upstreams.Register(Kind, func(ctx context.Context, cfg upstreams.Config) (upstreams.Upstream, error) {
-		s, err := Start(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
-	})
-}
-
-// Server is a running node. It implements upstreams.Upstream.
+// Server is a running node. It implements upstreams.Upstream through real.App:
+//
+//	Version  "node/vX.Y.Z" as the script reports process.version
+//	Pid      node's process id, also its process group id
+//	Closes   nil: the script counts idle closes but does not time them
+//	Stats    asks the script for its counts while it runs; after Close the last ones.
+//	         Accepted excludes the connections idlerace made itself to poll the script.
+//	Close    reads the script's final counts, stops node (SIGTERM to its process group,
+//	         SIGKILL after a grace period) and removes its directory
 type Server struct {
-	cfg     upstreams.Config
-	addr    real.Addr
-	dir     string
-	token   string
-	proc    *real.Process
-	version string
-	stopCtx func() bool
-
-	closeOnce sync.Once
-	closeErr  error
-
-	mu    sync.Mutex
-	stats upstreams.Stats // the last counts read from the script
-}
-
-type scriptStats struct {
-	upstreams.Stats
-	Token   string `json:"token"`
-	Version string `json:"version"`
+	real.App
+	cfg upstreams.Config
 }
 
 // Start checks cfg, writes server.js and starts node; it returns once the script
@@ -114,123 +88,33 @@ func Start(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 	if cfg.ResponseBytes == 0 {
 		cfg.ResponseBytes = upstreams.DefaultResponseBytes
 	}
-	for attempt := 1; ; attempt++ {
-		s, err := start(ctx, cfg)
-		if err == nil {
-			s.stopCtx = context.AfterFunc(ctx, func() { s.Close() })
-			return s, nil
-		}
-		if attempt == startAttempts || !s.addr.Auto || !strings.Contains(err.Error(), "EADDRINUSE") {
-			return nil, err
-		}
-	}
-}
-
-func start(ctx context.Context, cfg upstreams.Config) (*Server, error) {
-	addr, err := real.ListenAddr(cfg.Addr)
+	s := &Server{cfg: cfg}
+	err := real.StartApp(ctx, &s.App, real.Launcher{
+		Kind:    Kind,
+		Addr:    cfg.Addr,
+		InUse:   "EADDRINUSE",
+		Prepare: s.prepare,
+	}, real.AppScript{Name: "server.js", Body: serverJS, StatsPath: StatsPath, OwnConnsCounted: true})
 	if err != nil {
-		return &Server{}, err
+		return nil, err
 	}
-	s := &Server{cfg: cfg, addr: addr, token: real.Token()}
-	if s.dir, err = real.NewDir(Kind); err != nil {
-		return s, err
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, "server.js"), serverJS, 0o644); err != nil {
-		os.RemoveAll(s.dir)
-		return s, &upstreams.StartError{Err: err}
-	}
-	env := []string{
-		"IDLERACE_HOST=" + addr.Host,
-		"IDLERACE_PORT=" + strconv.Itoa(addr.Port),
-		"IDLERACE_KEEP_ALIVE_MS=" + strconv.FormatInt(cfg.IdleTimeout.Milliseconds(), 10),
-		"IDLERACE_MAX_REQUESTS=" + strconv.Itoa(cfg.MaxRequests),
-		"IDLERACE_RESPONSE_BYTES=" + strconv.Itoa(cfg.ResponseBytes),
-		"IDLERACE_SERVICE_TIME_MS=" + strconv.FormatInt(cfg.ServiceTime.Milliseconds(), 10),
-		"IDLERACE_TOKEN=" + s.token,
-	}
-	var body []byte
-	s.proc, body, err = real.Start(ctx, real.Spec{
-		Kind:       Kind,
-		Path:       binary,
-		Package:    "Debian package " + DebianPackage,
-		Args:       append(append([]string{}, extraArgs...), "server.js"),
-		Dir:        s.dir,
-		Env:        env,
-		Addr:       addr,
-		ReadyPath:  StatsPath,
-		ReadyToken: s.token,
-	})
-	if err != nil {
-		os.RemoveAll(s.dir)
-		return s, err
-	}
-	var st scriptStats
-	if err := json.Unmarshal(body, &st); err != nil {
-		s.proc.Stop()
-		os.RemoveAll(s.dir)
-		return s, &upstreams.StartError{Err: fmt.Errorf("stats answer %q: %w", body, err)}
-	}
-	s.version = st.Version
 	return s, nil
 }
 
-// Kind returns "node".
-func (s *Server) Kind() string { return Kind }
-
-// Version returns "node/vX.Y.Z" as the script reports process.version.
-func (s *Server) Version() string { return s.version }
-
-// URL returns "http://127.0.0.1:PORT".
-func (s *Server) URL() string { return s.addr.URL() }
-
-// Dir is the server's private directory (removed on Close).
-func (s *Server) Dir() string { return s.dir }
-
-// Pid is node's process id, also its process group id.
-func (s *Server) Pid() int { return s.proc.Pid() }
-
-// Closes returns nil: the script counts idle closes but does not time them.
-func (s *Server) Closes() []upstreams.CloseRecord { return nil }
-
-// Stats asks the script for its counts while it runs; after Close it returns the last
-// ones. Accepted excludes the connections idlerace made itself to poll the script.
-func (s *Server) Stats() upstreams.Stats {
-	s.refresh()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
-}
-
-func (s *Server) refresh() {
-	select {
-	case <-s.proc.Exited():
-		return
-	default:
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	body, err := s.proc.Get(ctx, StatsPath)
-	if err != nil {
-		return
-	}
-	var st scriptStats
-	if json.Unmarshal(body, &st) != nil {
-		return
-	}
-	st.Accepted = max(st.Accepted-s.proc.OwnConns(), 0)
-	s.mu.Lock()
-	s.stats = st.Stats
-	s.mu.Unlock()
-}
-
-// Close reads the script's final counts, stops node (SIGTERM to its process group,
-// SIGKILL after a grace period) and removes its directory.
-func (s *Server) Close() error {
-	s.closeOnce.Do(func() {
-		s.stopCtx()
-		s.refresh()
-		err := s.proc.Stop()
-		s.closeErr = errors.Join(err, os.RemoveAll(s.dir))
-	})
-	return s.closeErr
+// prepare says how to run node on server.js, listening on addr and answering token.
+func (s *Server) prepare(_ string, addr real.Addr, token string) (real.Spec, error) {
+	return real.Spec{
+		Path:    binary,
+		Package: "Debian package " + DebianPackage,
+		Args:    append(append([]string{}, extraArgs...), "server.js"),
+		Env: []string{
+			"IDLERACE_HOST=" + addr.Host,
+			"IDLERACE_PORT=" + strconv.Itoa(addr.Port),
+			"IDLERACE_KEEP_ALIVE_MS=" + strconv.FormatInt(s.cfg.IdleTimeout.Milliseconds(), 10),
+			"IDLERACE_MAX_REQUESTS=" + strconv.Itoa(s.cfg.MaxRequests),
+			"IDLERACE_RESPONSE_BYTES=" + strconv.Itoa(s.cfg.ResponseBytes),
+			"IDLERACE_SERVICE_TIME_MS=" + strconv.FormatInt(s.cfg.ServiceTime.Milliseconds(), 10),
+			"IDLERACE_TOKEN=" + token,
+		},
+	}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,11 +73,7 @@ func TestServesCountsAndStopsCleanly(t *testing.T) {
 func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 	requireNode(t)
 	const idle, n = 100 * time.Millisecond, 50
-	s, err := Start(context.Background(), upstreams.Config{IdleTimeout: idle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := realtest.Start(t, Start, upstreams.Config{IdleTimeout: idle})
 	// Node 20 arms the socket timeout at keepAliveTimeout + 1s
 	// (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER, to make the race less likely) while it
 	// advertises timeout=floor(keepAliveTimeout/1s): 0 here.
@@ -97,47 +92,28 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 
 func TestCancelledContextStopsServer(t *testing.T) {
 	requireNode(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := realtest.Dial(t, s.URL())
-	c.RoundTrip("/")
-	cancel()
-	if err := c.ReadEnd(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("after cancel: %v, want the connection ended", err)
-	}
-	s.Close()
-	realtest.AssertGone(t, s.Pid(), s.Dir())
+	realtest.AssertCancelStops(t, func(ctx context.Context) (*Server, error) {
+		return Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
+	}, true)
 }
 
 func TestBinaryMissingIsErrStart(t *testing.T) {
-	old := binary
-	binary = "/nonexistent/bin/node"
-	t.Cleanup(func() { binary = old })
-	_, err := upstreams.Start(context.Background(), Kind, upstreams.Config{IdleTimeout: time.Second})
-	realtest.AssertStartError(t, err, `upstream "node": could not start`, "/nonexistent/bin/node", "Debian package nodejs")
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
-	}
+	realtest.AssertBinaryMissing(t, Kind, &binary, "/nonexistent/bin/node", "Debian package nodejs")
 }
 
 func TestPortTakenIsErrStartWithLogTail(t *testing.T) {
 	requireNode(t)
 	addr := realtest.BusyAddr(t)
-	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second, Addr: addr})
-	realtest.AssertStartError(t, err, "node exited before it was ready", "idlerace node upstream: listen EADDRINUSE: address already in use "+addr)
-	t.Log(err)
+	realtest.AssertStartFails(t, Start, upstreams.Config{IdleTimeout: time.Second, Addr: addr},
+		"node exited before it was ready", "idlerace node upstream: listen EADDRINUSE: address already in use "+addr)
 }
 
 func TestBadConfigIsErrStartWithLogTail(t *testing.T) {
 	requireNode(t)
 	extraArgs = []string{"--no-such-node-flag"}
 	t.Cleanup(func() { extraArgs = nil })
-	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second})
-	realtest.AssertStartError(t, err, "node exited before it was ready", "--no-such-node-flag")
-	t.Log(err)
+	realtest.AssertStartFails(t, Start, upstreams.Config{IdleTimeout: time.Second},
+		"node exited before it was ready", "--no-such-node-flag")
 }
 
 func TestConfigItCannotHonourNamesTheField(t *testing.T) {
@@ -152,14 +128,6 @@ func TestConfigItCannotHonourNamesTheField(t *testing.T) {
 		{upstreams.Config{IdleTimeout: 1500 * time.Microsecond}, "upstream config: IdleTimeout: node keepAliveTimeout takes whole milliseconds; got 1.5ms"},
 		{upstreams.Config{IdleTimeout: time.Second, Faults: []chaos.Fault{chaos.Restart{Every: time.Second}}}, `upstream config: Faults ["restart:every=1s"]: node cannot inject faults`},
 	} {
-		s, err := Start(context.Background(), tc.cfg)
-		if err == nil {
-			s.Close()
-			t.Errorf("Start(%+v) succeeded, want %q", tc.cfg, tc.want)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), tc.want) || errors.Is(err, upstreams.ErrStart) {
-			t.Errorf("Start(%+v) = %q, want %q... (bad input, not ErrStart)", tc.cfg, err, tc.want)
-		}
+		realtest.AssertRefused(t, Start, tc.cfg, tc.want)
 	}
 }

@@ -2,9 +2,7 @@ package uvicorn
 
 import (
 	"context"
-	"errors"
 	"io"
-	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -68,11 +66,7 @@ func TestServesCountsAndStopsCleanly(t *testing.T) {
 func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 	requireUvicorn(t)
 	const idle, n = time.Second, 50
-	s, err := Start(context.Background(), upstreams.Config{IdleTimeout: idle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := realtest.Start(t, Start, upstreams.Config{IdleTimeout: idle})
 	j := realtest.CloseJitter(t, s.URL(), n, idle)
 	t.Logf("%s T=%v: %v", s.Version(), idle, j)
 	// uvicorn arms its keep-alive timer after the response is handed to asyncio's
@@ -87,47 +81,27 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 
 func TestCancelledContextStopsServer(t *testing.T) {
 	requireUvicorn(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := realtest.Dial(t, s.URL())
-	c.RoundTrip("/")
-	cancel()
-	if err := c.ReadEnd(); err != io.EOF {
-		t.Errorf("after cancel: %v, want EOF", err)
-	}
-	s.Close()
-	realtest.AssertGone(t, s.Pid(), s.Dir())
+	realtest.AssertCancelStops(t, func(ctx context.Context) (*Server, error) {
+		return Start(ctx, upstreams.Config{IdleTimeout: 5 * time.Second})
+	}, false)
 }
 
 func TestPythonMissingIsErrStart(t *testing.T) {
-	old := python
-	python = "/nonexistent/bin/python3"
-	t.Cleanup(func() { python = old })
-	_, err := upstreams.Start(context.Background(), Kind, upstreams.Config{IdleTimeout: time.Second})
-	realtest.AssertStartError(t, err, `upstream "uvicorn": could not start`, "/nonexistent/bin/python3", "Debian package python3-uvicorn")
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("error %q does not wrap fs.ErrNotExist", err)
-	}
+	realtest.AssertBinaryMissing(t, Kind, &python, "/nonexistent/bin/python3", "Debian package python3-uvicorn")
 }
 
 func TestPortTakenIsErrStartWithLogTail(t *testing.T) {
 	requireUvicorn(t)
-	addr := realtest.BusyAddr(t)
-	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second, Addr: addr})
-	realtest.AssertStartError(t, err, "uvicorn exited before it was ready", "address already in use")
-	t.Log(err)
+	realtest.AssertStartFails(t, Start, upstreams.Config{IdleTimeout: time.Second, Addr: realtest.BusyAddr(t)},
+		"uvicorn exited before it was ready", "address already in use")
 }
 
 func TestBadConfigIsErrStartWithLogTail(t *testing.T) {
 	requireUvicorn(t)
 	extraArgs = []string{"--http", "no-such-protocol"}
 	t.Cleanup(func() { extraArgs = nil })
-	_, err := Start(context.Background(), upstreams.Config{IdleTimeout: time.Second})
-	realtest.AssertStartError(t, err, "uvicorn exited before it was ready", "no-such-protocol", " | ")
-	t.Log(err)
+	realtest.AssertStartFails(t, Start, upstreams.Config{IdleTimeout: time.Second},
+		"uvicorn exited before it was ready", "no-such-protocol", " | ")
 }
 
 func TestConfigItCannotHonourNamesTheField(t *testing.T) {
@@ -142,14 +116,6 @@ func TestConfigItCannotHonourNamesTheField(t *testing.T) {
 		{upstreams.Config{IdleTimeout: time.Second, MaxRequests: 2}, "upstream config: MaxRequests 2: uvicorn has no per-connection request limit"},
 		{upstreams.Config{IdleTimeout: time.Second, Faults: []chaos.Fault{chaos.SlowClose{Delay: time.Millisecond}}}, `upstream config: Faults ["slow-close:delay=1ms"]: uvicorn cannot inject faults`},
 	} {
-		s, err := Start(context.Background(), tc.cfg)
-		if err == nil {
-			s.Close()
-			t.Errorf("Start(%+v) succeeded, want %q", tc.cfg, tc.want)
-			continue
-		}
-		if err.Error() != tc.want && !strings.HasPrefix(err.Error(), tc.want) || errors.Is(err, upstreams.ErrStart) {
-			t.Errorf("Start(%+v) = %q, want %q (bad input, not ErrStart)", tc.cfg, err, tc.want)
-		}
+		realtest.AssertRefused(t, Start, tc.cfg, tc.want)
 	}
 }

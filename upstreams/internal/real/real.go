@@ -2,13 +2,16 @@
 // way a user runs them, and holds what the real kinds share: refusing the Config fields
 // a real server cannot honour, a private directory, a free loopback port, readiness by
 // TCP connect plus an HTTP GET, a stop by SIGTERM then SIGKILL to the server's process
-// group, and the tail of what the server said when it would not start.
+// group, the tail of what the server said when it would not start, and the running
+// server a kind embeds (Server; App for a server whose counts live in a shipped script).
 //
-//	kind: CheckConfig -> NewDir -> write config -> Listen addr
+//	kind: CheckConfig, then Launch(Launcher) (StartApp for an App), up to 3 fresh ports:
+//	  ListenAddr -> NewDir -> Launcher.Prepare writes config, returns the Spec
 //	  Start(Spec) --exec (own process group, Pdeathsig SIGKILL)--> server process(es)
 //	     | poll: connect + GET Spec.ReadyPath until 200, the process exits, or the deadline
 //	     '-> *Process  (failure: *upstreams.StartError with the log tail)
-//	  Process.Stop: SIGTERM -pgid, Grace, SIGKILL -pgid, reap; kind removes the dir
+//	  Server.Close: BeforeStop; Process.Stop: SIGTERM -pgid, Grace, SIGKILL -pgid, reap;
+//	                AfterStop; remove the dir
 //
 // It knows nothing of any one server's configuration language.
 package real

@@ -1,0 +1,104 @@
+package upstreams
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Lateness histogram range, microseconds (the project's 1 µs .. 60 s, 3 digits).
+const (
+	lateMinUS = 1
+	lateMaxUS = 60_000_000
+)
+
+// Recorder is the account an in-process server (builtin, gonet) keeps of itself: the
+// connections it accepted, the requests it executed and duplicated, and every close it
+// made with, for idle closes, how late each landed. Its methods are safe for concurrent
+// use; each takes one mutex and does nothing else under it, so a server may call them
+// while holding a lock of its own (never the other way round).
+type Recorder struct {
+	mu         sync.Mutex
+	stats      Stats // counters; the CloseLate fields are filled by Stats()
+	closes     []CloseRecord
+	late       *hdrhistogram.Histogram // idle-close lateness, microseconds
+	executions map[string]int64        // by request id
+}
+
+// NewRecorder returns an empty Recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{
+		late:       hdrhistogram.New(lateMinUS, lateMaxUS, 3),
+		executions: make(map[string]int64),
+	}
+}
+
+// CountAccepted counts one accepted connection (Stats.Accepted).
+func (r *Recorder) CountAccepted() {
+	r.mu.Lock()
+	r.stats.Accepted++
+	r.mu.Unlock()
+}
+
+// CountExecution counts one executed request carrying id ("" for none): the same id
+// executed again is a duplicate, a retried request the server had already run.
+func (r *Recorder) CountExecution(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.Executed++
+	if id == "" {
+		return
+	}
+	r.executions[id]++
+	if r.executions[id] > 1 {
+		r.stats.Duplicates++
+	}
+}
+
+// Record adds one close. An idle close counts in Stats.IdleCloses and, when it has a Due,
+// its lateness goes into the percentiles: Closed minus Due, or minus IdleStart when Due
+// came before it (a skew below -T closes at once, so lateness counts from when the close
+// could first have happened). Record runs after close(): nothing here delays a close.
+func (r *Recorder) Record(c CloseRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closes = append(r.closes, c)
+	if c.Unread {
+		r.stats.ClosesWithUnread++
+	}
+	if c.Reason != ReasonIdle {
+		return
+	}
+	r.stats.IdleCloses++
+	if c.Due.IsZero() {
+		return
+	}
+	from := c.Due
+	if from.Before(c.IdleStart) {
+		from = c.IdleStart
+	}
+	r.late.RecordValue(min(max(c.Closed.Sub(from).Microseconds(), 0), lateMaxUS))
+}
+
+// Stats returns the counters so far and the idle-close lateness percentiles.
+func (r *Recorder) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.stats
+	if r.late.TotalCount() > 0 {
+		st.CloseLateP50US = r.late.ValueAtQuantile(50)
+		st.CloseLateP99US = r.late.ValueAtQuantile(99)
+		st.CloseLateMaxUS = r.late.Max()
+	}
+	return st
+}
+
+// Closes returns every close recorded so far, in order of close time.
+func (r *Recorder) Closes() []CloseRecord {
+	r.mu.Lock()
+	out := slices.Clone(r.closes)
+	r.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b CloseRecord) int { return a.Closed.Compare(b.Closed) })
+	return out
+}

@@ -1,0 +1,49 @@
+package upstreams
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestRecorderCountsAndLateness(t *testing.T) {
+	r := NewRecorder()
+	r.CountAccepted()
+	r.CountAccepted()
+	for _, id := range []string{"a", "b", "a", "", "", "a"} {
+		r.CountExecution(id)
+	}
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	r.Record(CloseRecord{RemotePort: 3, Reason: ReasonIdle, IdleStart: at(0), Due: at(100 * time.Millisecond), Closed: at(100*time.Millisecond + 300*time.Microsecond)})
+	// Due before IdleStart (skew below -T): lateness counts from IdleStart, 2ms here.
+	r.Record(CloseRecord{RemotePort: 1, Reason: ReasonIdle, IdleStart: at(0), Due: at(-5 * time.Millisecond), Closed: at(2 * time.Millisecond)})
+	// Closed before Due counts as 0; an idle close without Due counts but has no lateness.
+	r.Record(CloseRecord{RemotePort: 4, Reason: ReasonIdle, IdleStart: at(0), Due: at(time.Second), Closed: at(time.Millisecond)})
+	r.Record(CloseRecord{RemotePort: 5, Reason: ReasonIdle, IdleStart: at(0), Closed: at(-time.Millisecond)})
+	r.Record(CloseRecord{RemotePort: 2, Reason: ReasonPeer, Unread: true, IdleStart: at(0), Due: at(time.Millisecond), Closed: at(-2 * time.Millisecond)})
+
+	st := r.Stats()
+	want := Stats{Accepted: 2, IdleCloses: 4, ClosesWithUnread: 1, Executed: 6, Duplicates: 2, CloseLateP50US: 300, CloseLateP99US: 2000, CloseLateMaxUS: 2000}
+	if st != want {
+		t.Errorf("Stats() =\n %+v, want\n %+v", st, want)
+	}
+	var ports []int
+	for _, c := range r.Closes() {
+		ports = append(ports, c.RemotePort)
+	}
+	if !slices.Equal(ports, []int{2, 5, 4, 1, 3}) {
+		t.Errorf("Closes() in ports %v, want [2 5 4 1 3] (by close time)", ports)
+	}
+}
+
+func TestRecorderStatsWithoutIdleClosesHasNoLateness(t *testing.T) {
+	r := NewRecorder()
+	r.Record(CloseRecord{Reason: ReasonShutdown, Due: time.Unix(1, 0), Closed: time.Unix(2, 0)})
+	if st := r.Stats(); st != (Stats{}) {
+		t.Errorf("Stats() = %+v, want all zero: a shutdown is no idle close", st)
+	}
+	if len(r.Closes()) != 1 {
+		t.Errorf("Closes() = %v, want the one shutdown", r.Closes())
+	}
+}
