@@ -54,19 +54,44 @@ type DelayProxy struct {
 	mu    sync.Mutex
 	pairs map[*proxyPair]struct{}
 	conns uint64 // accepted so far; numbers each pair's jitter streams
-	// ports maps the port of each upstream-side connection to the client port it
-	// carries, so that a server's log (which sees the proxy) can be matched to the
-	// client's failures.
-	ports map[int]int
+	// ports maps the port of each upstream-side connection to the client ports it
+	// carried, in dial order (a port is reused over a long cell), so that a server's log
+	// (which sees the proxy) can be matched to the client's failures.
+	ports map[int][]portUse
+
+	// lateNS and lateN sum how late chunks were released after their due time: the
+	// proxy's own addition to d, which the race model needs to know.
+	lateNS, lateN atomic.Int64
+}
+
+type portUse struct {
+	dialed time.Time
+	client int
 }
 
 // ClientPort returns the client port whose connection the proxy carried on its
-// upstream-side connection from port upstreamSide.
-func (p *DelayProxy) ClientPort(upstreamSide int) (int, bool) {
+// upstream-side connection from port upstreamSide that the server accepted at
+// accepted: the last one dialled before then.
+func (p *DelayProxy) ClientPort(upstreamSide int, accepted time.Time) (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c, ok := p.ports[upstreamSide]
-	return c, ok
+	uses := p.ports[upstreamSide]
+	for i := len(uses) - 1; i >= 0; i-- {
+		if !uses[i].dialed.After(accepted) {
+			return uses[i].client, true
+		}
+	}
+	return 0, false
+}
+
+// MeanLateness is how late, on average, the proxy delivered data, FINs and RSTs after
+// their due time (scheduling and copying): the one-way delay is Delay + Jitter/2 + this.
+func (p *DelayProxy) MeanLateness() time.Duration {
+	n := p.lateN.Load()
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(p.lateNS.Load() / n)
 }
 
 // proxyChunkCap bounds the chunks queued in one direction: when the writer falls behind
@@ -204,6 +229,7 @@ func (p *DelayProxy) serve(client *net.TCPConn, n uint64) {
 	accepted := time.Now()
 	ctx, cancel := context.WithTimeout(p.ctx, proxyDialTimeout)
 	var d net.Dialer
+	dialed := time.Now()
 	uc, err := d.DialContext(ctx, "tcp", p.upstream)
 	cancel()
 	if err != nil {
@@ -223,9 +249,9 @@ func (p *DelayProxy) serve(client *net.TCPConn, n uint64) {
 		if ca, ok := client.RemoteAddr().(*net.TCPAddr); ok {
 			p.mu.Lock()
 			if p.ports == nil {
-				p.ports = map[int]int{}
+				p.ports = map[int][]portUse{}
 			}
-			p.ports[ua.Port] = ca.Port
+			p.ports[ua.Port] = append(p.ports[ua.Port], portUse{dialed: dialed, client: ca.Port})
 			p.mu.Unlock()
 		}
 	}
@@ -442,6 +468,8 @@ func (pp *proxyPair) write(dir int) {
 				return
 			}
 		}
+		pp.p.lateNS.Add(int64(time.Since(c.at)))
+		pp.p.lateN.Add(1)
 		switch c.kind {
 		case chunkData:
 			if broken {

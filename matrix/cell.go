@@ -189,7 +189,11 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		target = "http://" + proxy.Addr() + "/"
 	}
 	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns))
+	oneWay := p.Latency.Delay + p.Latency.Jitter/2
 	if proxy != nil {
+		// The proxy's own scheduling adds to d; the model is told the delay the path
+		// really had.
+		oneWay += proxy.MeanLateness()
 		_ = proxy.Close()
 	}
 	if err != nil {
@@ -204,7 +208,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if proxy != nil {
 		// The server saw the proxy's ports; name each close by the client's.
 		for i := range closes {
-			if cp, ok := proxy.ClientPort(closes[i].RemotePort); ok {
+			if cp, ok := proxy.ClientPort(closes[i].RemotePort, closes[i].Accepted); ok {
 				closes[i].RemotePort = cp
 			}
 		}
@@ -230,9 +234,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	lag := meanCloseLag(closes)
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
-		predictWith(p, &out.Cell, rec, 0, measured)
+		predictWith(p, &out.Cell, rec, 0, measured, oneWay)
 	} else {
-		predict(p, &out.Cell, rec, lag)
+		predictWith(p, &out.Cell, rec, lag, p.Skew, oneWay)
 	}
 	return out, nil
 }
@@ -316,10 +320,11 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 // predict puts the model's prediction for the cell's realised gaps beside the
 // measurement.
 func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration) {
-	predictWith(p, c, rec, closeLag, p.Skew)
+	predictWith(p, c, rec, closeLag, p.Skew, p.Latency.Delay+p.Latency.Jitter/2)
 }
 
-func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration, skew chaos.Skew) {
+func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration, skew chaos.Skew, oneWay time.Duration) {
+	c.OneWayUS = float64(oneWay) / float64(time.Microsecond)
 	hint := p.Upstream.Advertise
 	if hint == 0 {
 		hint = p.Spec.IdleTimeout
@@ -331,7 +336,7 @@ func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag ti
 	params := model.Params{
 		IdleTimeout: p.Spec.IdleTimeout,
 		Skew:        skew,
-		Latency:     p.Latency.Delay + p.Latency.Jitter/2,
+		Latency:     oneWay,
 		Hint:        max(hint, 0),
 		Method:      method,
 		CloseLag:    closeLag,

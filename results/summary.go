@@ -112,6 +112,9 @@ type Cell struct {
 	LatencyUS LatencyUS `json:"latency_us"`
 
 	PredictedResetRate float64 `json:"predicted_reset_rate"`
+	// OneWayUS is the one-way latency d the model used, in µs: the path's configured
+	// delay plus what the delay proxy measured of its own lateness.
+	OneWayUS float64 `json:"one_way_us,omitempty"`
 	// PredictedRetryRate is the model's expected Retries / Requests.
 	PredictedRetryRate float64 `json:"predicted_retry_rate"`
 
