@@ -131,7 +131,6 @@ type conn struct {
 	rng   *rand.Rand
 	br    *bufio.Reader
 	bw    *bufio.Writer
-	reqID string
 }
 
 type connState struct {

@@ -56,7 +56,8 @@ type Process struct {
 	pid    int
 	exited chan struct{} // closed when the leader exited (it is not reaped before Stop)
 
-	waitErr error // set where the platform reaps in launch
+	//lint:ignore U1000 proc_other.go reaps in launch and keeps the result here; Linux reaps in Stop.
+	waitErr error
 	probes  atomic.Int64
 
 	stopOnce sync.Once
