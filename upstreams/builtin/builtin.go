@@ -126,11 +126,11 @@ type conn struct {
 	claimed    atomic.Bool
 	killed     chan struct{} // closed when Close or a restart claimed the connection
 
-	mu    sync.Mutex // guards st, which Close reads for its shutdown record
-	st    connState
-	rng   *rand.Rand
-	br    *bufio.Reader
-	bw    *bufio.Writer
+	mu  sync.Mutex // guards st, which Close reads for its shutdown record
+	st  connState
+	rng *rand.Rand
+	br  *bufio.Reader
+	bw  *bufio.Writer
 }
 
 type connState struct {
