@@ -2,17 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/idlerace/idlerace/dashboards/report"
 
 	"github.com/idlerace/idlerace/results"
 )
 
 func newCompareCmd() *cobra.Command {
 	var (
-		format string
-		alpha  float64
-		fail   bool
+		format, reportDir string
+		alpha             float64
+		fail              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compare BASE NEW",
@@ -43,6 +46,13 @@ significantly worse.`,
 			if err != nil {
 				return err
 			}
+			if reportDir != "" {
+				paths, err := report.WriteCompare(args[0], args[1], reportDir)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "report: %s (both runs side by side)\n", paths.HTML)
+			}
 			c := results.Compare(base, next, alpha)
 			w := cmd.OutOrStdout()
 			switch format {
@@ -67,5 +77,6 @@ significantly worse.`,
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, markdown or json")
 	cmd.Flags().Float64Var(&alpha, "alpha", 0.05, "significance level of each test")
 	cmd.Flags().BoolVar(&fail, "fail-on-worse", false, "exit 1 when any cell is significantly worse")
+	cmd.Flags().StringVar(&reportDir, "report", "", "also write report.html, report.md and chart PNGs with both runs side by side into this directory")
 	return cmd
 }

@@ -40,6 +40,46 @@ func Write(runDir, outDir string) (Paths, error) {
 	if outDir == "" {
 		outDir = runDir
 	}
+	return write(r, outDir)
+}
+
+// WriteCompare writes the same report for two runs side by side into outDir: each
+// cell's upstream is labelled "· base" or "· new", so every chart and table shows the
+// two runs' conditions next to each other (idlerace compare --report DIR).
+func WriteCompare(baseDir, newDir, outDir string) (Paths, error) {
+	base, err := load(baseDir)
+	if err != nil {
+		return Paths{}, err
+	}
+	next, err := load(newDir)
+	if err != nil {
+		return Paths{}, err
+	}
+	both := &run{dir: baseDir + " vs " + newDir, summary: base.summary}
+	both.summary.Cells = nil
+	for _, side := range []struct {
+		label string
+		r     *run
+	}{{"base", base}, {"new", next}} {
+		for i, c := range side.r.summary.Cells {
+			c.Upstream += " · " + side.label
+			both.summary.Cells = append(both.summary.Cells, c)
+			both.hists = append(both.hists, side.r.hists[i])
+		}
+		for _, n := range side.r.notices {
+			both.notices = append(both.notices, side.label+": "+n)
+		}
+		for _, n := range side.r.notes {
+			both.notes = append(both.notes, side.label+": "+n)
+		}
+	}
+	if next.summary.Finished.After(both.summary.Finished) {
+		both.summary.Finished = next.summary.Finished
+	}
+	return write(both, outDir)
+}
+
+func write(r *run, outDir string) (Paths, error) {
 	v := newView(r)
 	charts, err := v.renderCharts()
 	if err != nil {
