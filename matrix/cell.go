@@ -231,7 +231,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
 	}
-	lag := meanCloseLag(closes)
+	lag := medianCloseLag(closes)
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
 		predictWith(p, &out.Cell, rec, 0, measured, oneWay)
@@ -462,19 +462,20 @@ func serverInitiated(reason string) bool {
 	return false
 }
 
-// meanCloseLag is how late, on average, the server's idle closes landed after their due
-// time: the model widens the looking strategies' window by it.
-func meanCloseLag(closes []upstreams.CloseRecord) time.Duration {
-	var sum time.Duration
-	var n int
+// medianCloseLag is how late the server's idle closes typically landed after their due
+// time. The model widens the looking strategies' window by it: a request that arrives
+// after the deadline fired but before the close is never read. The median, not the
+// mean: a rare late wake-up (a descheduled goroutine) is not the typical window.
+func medianCloseLag(closes []upstreams.CloseRecord) time.Duration {
+	var lags []time.Duration
 	for _, c := range closes {
 		if c.Reason == upstreams.ReasonIdle && !c.Due.IsZero() {
-			sum += c.Closed.Sub(c.Due)
-			n++
+			lags = append(lags, c.Closed.Sub(c.Due))
 		}
 	}
-	if n == 0 {
+	if len(lags) == 0 {
 		return 0
 	}
-	return sum / time.Duration(n)
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	return lags[len(lags)/2]
 }
