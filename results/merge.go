@@ -61,6 +61,9 @@ func MergeRuns(out string, dirs []string) (*Summary, error) {
 		ms = append(ms, m)
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].pos < ms[j].pos })
+	if sum.Started.IsZero() {
+		sum.Started = time.Now().UTC() // inputs written without a start time
+	}
 	if err := os.MkdirAll(filepath.Join(out, "cells"), 0o755); err != nil {
 		return nil, err
 	}
