@@ -19,7 +19,7 @@ func gateRun(t *testing.T, dir string, probe string) {
 				IdleTimeout: 40e6, Seed: 9, Repeat: r})
 		}
 	}
-	sum, err := matrix.Run(context.Background(), specs, matrix.RunOptions{OutDir: dir, Parallel: 3})
+	sum, err := matrix.Run(context.Background(), specs, matrix.RunOptions{OutDir: dir, Parallel: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
