@@ -231,3 +231,23 @@ func TestSweepPeriodsScaleWithT(t *testing.T) {
 		t.Fatalf("duration and periods together: %v", err)
 	}
 }
+
+// A request that a strategy retried was exposed to the race on its first connection:
+// the shared-pool loads count its gap from there, so the model sees it.
+func TestRetriedRequestsKeepTheirExposure(t *testing.T) {
+	srv, _ := server(t, 10*time.Millisecond) // closes every connection idle past 10ms
+	e := env(t, srv.URL, "retry-only", 40*time.Millisecond)
+	rec := attack.NewRecorder("lull", nil)
+	if err := attack.Run(context.Background(), load(t, "lull:burst=2,lulls=4"), e, rec); err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, r := range rec.GapRetried {
+		if r {
+			retried++
+		}
+	}
+	if rec.Requests != 8 || rec.Retries < 6 || rec.Unexposed != 0 || retried != int(rec.Retries) {
+		t.Fatalf("requests %d, retries %d, unexposed %d, exposed-and-retried %d", rec.Requests, rec.Retries, rec.Unexposed, retried)
+	}
+}

@@ -67,8 +67,8 @@ func (c *constant) Run(ctx context.Context, env *Env, rec *Recorder) error {
 				if ctx.Err() != nil {
 					continue
 				}
-				if r.Reused {
-					r.Gap = r.IdleAge
+				if r.FirstReused { // a retried request was exposed on its first connection
+					r.Gap = r.FirstIdleAge
 				}
 				rec.Add(r)
 			}

@@ -94,6 +94,9 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 	trace := &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
 			r.Attempts++
+			if r.Attempts == 1 {
+				r.FirstReused, r.FirstIdleAge = i.Reused, i.IdleTime
+			}
 			r.Reused = i.Reused
 			r.IdleAge = i.IdleTime
 			if a, ok := i.Conn.LocalAddr().(*net.TCPAddr); ok {
@@ -111,17 +114,27 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 	r.BytesOut = int64(len(e.Body))
 	r.Start = time.Now()
 	resp, err := tr.RoundTrip(req)
+	var bodyErr error
 	if err == nil {
 		r.Code = resp.StatusCode
-		r.BytesIn, err = io.Copy(io.Discard, resp.Body)
+		r.BytesIn, bodyErr = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 	}
 	r.End = time.Now()
-	if err != nil {
+	switch {
+	case err != nil:
 		r.Err = err
 		r.Class = pool.Classify(err, wrote)
 		r.Stale = r.Class.Stale(r.Reused)
-	} else if r.Code < 200 || r.Code >= 400 {
+	case bodyErr != nil:
+		// The server read the request and began answering: a body cut short is not the
+		// keep-alive race (which ends before any response byte).
+		r.Err = fmt.Errorf("reading the response body: %w", bodyErr)
+		r.Class = pool.Other
+		if pool.Classify(bodyErr, true) == pool.Timeout {
+			r.Class = pool.Timeout
+		}
+	case r.Code < 200 || r.Code >= 400:
 		r.Err = fmt.Errorf("status %d", r.Code)
 		r.Class = pool.Other
 	}

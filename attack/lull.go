@@ -79,8 +79,8 @@ func (l *lull) Run(ctx context.Context, env *Env, rec *Recorder) error {
 				if ctx.Err() != nil {
 					return
 				}
-				if r.Reused {
-					r.Gap = r.IdleAge
+				if r.FirstReused { // a retried request was exposed on its first connection
+					r.Gap = r.FirstIdleAge
 				}
 				rec.Add(r)
 				mu.Lock()

@@ -26,6 +26,10 @@ type Record struct {
 	// Stale: the failure is the keep-alive race (reset or EOF on a reused connection).
 	Stale  bool
 	Reused bool
+	// FirstReused and FirstIdleAge describe the first attempt's connection: what the
+	// request was exposed to, even when a retry then went on a new connection.
+	FirstReused  bool
+	FirstIdleAge time.Duration
 	// Prime marks a request sent only to (re)open a lane's connection.
 	Prime     bool
 	IdleAge   time.Duration

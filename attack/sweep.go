@@ -116,6 +116,9 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 				return
 			}
 			p := env.send(ctx, tr, time.Now(), true)
+			if ctx.Err() != nil {
+				return
+			}
 			rec.Add(p)
 			if p.Err != nil {
 				return
@@ -136,13 +139,16 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 				// The pool's idle age is measured from the moment the body hit EOF; the
 				// lane's own clock runs a little later and can be preempted in between.
 				r.Gap = r.Start.Sub(prevEnd)
-				if r.Reused && r.IdleAge > 0 {
-					r.Gap = r.IdleAge
+				if r.FirstReused && r.FirstIdleAge > 0 {
+					r.Gap = r.FirstIdleAge
 				}
 				rec.Add(r)
 				prevEnd = r.End
 				if r.Err != nil {
 					p := env.send(ctx, tr, time.Now(), true)
+					if ctx.Err() != nil {
+						return // stopped: a prime cut short is not a failure of the target
+					}
 					rec.Add(p)
 					if p.Err != nil {
 						return

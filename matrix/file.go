@@ -42,6 +42,9 @@ type Entry struct {
 	Values map[string]string
 }
 
+// singular names an axis list's values as include, exclude and Canonical name them.
+var singular = map[string]string{"strategies": "strategy", "upstreams": "upstream", "skews": "skew", "latencies": "latency", "loads": "load"}
+
 var fileFields = []string{"idle_timeout", "method", "seed", "repeats", "duration", "parallel",
 	"strategies", "upstreams", "skews", "latencies", "loads", "include", "exclude"}
 
@@ -227,7 +230,7 @@ func (p *fileParser) specs(n *yaml.Node, field string, check func(string) error)
 		return nil, p.errf(n, field, "empty list (want at least one value)")
 	}
 	var out []string
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for i, item := range n.Content {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		s, err := p.scalar(item, name, "a spec string")
@@ -237,10 +240,12 @@ func (p *fileParser) specs(n *yaml.Node, field string, check func(string) error)
 		if err := check(s); err != nil {
 			return nil, p.errf(item, name, err.Error())
 		}
-		if seen[s] {
-			return nil, p.errf(item, name, fmt.Sprintf("%q listed twice (want each value once)", s))
+		// Compared in canonical form: "retry-only" and "retry-only:max=1" are one value.
+		key := canonical(singular[field], s)
+		if first, dup := seen[key]; dup {
+			return nil, p.errf(item, name, fmt.Sprintf("%q is the same as %q (want each value once)", s, first))
 		}
-		seen[s] = true
+		seen[key] = s
 		out = append(out, s)
 	}
 	return out, nil

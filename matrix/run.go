@@ -69,9 +69,11 @@ func Run(ctx context.Context, specs []CellSpec, opts RunOptions) (*results.Summa
 			return nil, err
 		}
 		prepared[i] = p
-		if _, dup := index[p.ID()]; !dup {
-			index[p.ID()] = i
+		if j, dup := index[p.ID()]; dup {
+			return nil, bad(fmt.Errorf("cells %d and %d are the same measurement (%s / %s / %s / %s / %s, repeat %d): list each combination once",
+				j+1, i+1, p.Strategy, p.Upstream, p.Skew, p.Latency, p.Load, s.Repeat))
 		}
+		index[p.ID()] = i
 	}
 	st := &runState{
 		opts: opts,

@@ -105,8 +105,6 @@ type Pool struct {
 	idle   map[string][]*Conn // per host:port, most recently used last
 	closed bool
 
-	watchers sync.WaitGroup
-
 	newConns, reused, discards, watchCloses, retries atomic.Int64
 }
 
@@ -191,6 +189,9 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 	if c == nil {
 		var err error
 		if c, err = p.dial(req.Context(), addr, trace); err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close() // a RoundTripper closes the body, even on error
+			}
 			cls := Other
 			if Classify(err, false) == Timeout {
 				cls = Timeout
@@ -215,7 +216,12 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 	_ = c.nc.SetDeadline(deadline)
 	// Cancelling the request's context aborts a blocked write or read at once.
 	stop := context.AfterFunc(req.Context(), func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 
 	c.Requests++
 	err := req.Write(c.bw)
@@ -239,6 +245,12 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 		o.Observe(c, resp)
 	}
 	keep := !resp.Close && !req.Close
+	// If the cancel callback already ran (or is running), it may yet poison the
+	// connection's deadline: such a connection must not go back to the pool.
+	stopped = true
+	if !stop() {
+		keep = false
+	}
 	if resp.Body == http.NoBody || resp.Body == nil {
 		p.release(addr, c, keep)
 	} else {
@@ -307,10 +319,10 @@ func (p *Pool) release(addr string, c *Conn, reusable bool) {
 		return
 	}
 	c.IdleSince = time.Now()
+	// Clear the request's deadline before publishing: an idle connection carries none
+	// (the watcher's read must block until the server speaks or a checkout wakes it).
+	_ = c.nc.SetDeadline(time.Time{})
 	if p.watch {
-		// Clear the request deadline before publishing: the watcher's read must block
-		// until the server speaks or a checkout wakes it.
-		_ = c.nc.SetReadDeadline(time.Time{})
 		c.watchErr = nil
 		c.watchDone = make(chan struct{})
 	}
@@ -322,7 +334,6 @@ func (p *Pool) release(addr string, c *Conn, reusable bool) {
 	}
 	p.idle[addr] = append(p.idle[addr], c)
 	if p.watch {
-		p.watchers.Add(1)
 		go p.watchIdle(addr, c)
 	}
 	p.mu.Unlock()
@@ -333,7 +344,6 @@ func (p *Pool) release(addr string, c *Conn, reusable bool) {
 // cannot be reused; the watcher drops it at once. The race it leaves open: a request
 // written after the server's close but before the FIN arrived and this goroutine ran.
 func (p *Pool) watchIdle(addr string, c *Conn) {
-	defer p.watchers.Done()
 	_, err := c.br.Peek(1)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// A checkout woke us: it owns the connection now.
@@ -358,6 +368,7 @@ func (c *Conn) stopWatch() error {
 	_ = c.nc.SetReadDeadline(aLongTimeAgo)
 	<-c.watchDone
 	c.watchDone = nil
+	_ = c.nc.SetReadDeadline(time.Time{}) // the wake-up deadline must not outlive the watcher
 	return c.watchErr
 }
 
@@ -375,19 +386,27 @@ func (p *Pool) removeIdle(addr string, c *Conn) bool {
 }
 
 // CloseIdleConnections closes every idle connection and waits for their watchers. The
-// pool stays usable.
+// pool stays usable: connections in use are not touched and go idle afterwards.
 func (p *Pool) CloseIdleConnections() {
 	p.mu.Lock()
 	var all []*Conn
+	var watched []chan struct{}
 	for addr, list := range p.idle {
-		all = append(all, list...)
+		for _, c := range list {
+			all = append(all, c)
+			if c.watchDone != nil {
+				watched = append(watched, c.watchDone)
+			}
+		}
 		delete(p.idle, addr)
 	}
 	p.mu.Unlock()
 	for _, c := range all {
 		c.close()
 	}
-	p.watchers.Wait()
+	for _, done := range watched {
+		<-done
+	}
 }
 
 // body hands the connection back when the caller has read the response to its end.

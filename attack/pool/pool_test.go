@@ -346,3 +346,58 @@ func openFDs(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// The probe looks at the socket whatever deadline the connection last carried: neither
+// the watcher's wake-up deadline (watch+read-probe) nor an old request deadline makes
+// it discard a healthy connection.
+func TestReadProbeKeepsHealthyConnectionsWhateverTheirDeadline(t *testing.T) {
+	srv := newTestServer(t, "")
+	both := newTransport(t, "watch+read-probe", time.Second)
+	for i := 0; i < 5; i++ {
+		if r := do(t, both, srv.url()); r.err != nil || r.reused != (i > 0) {
+			t.Fatalf("watch+read-probe request %d: %+v", i, r)
+		}
+	}
+	if st := both.Stats(); st.NewConns != 1 || st.Discards != 0 {
+		t.Fatalf("watch+read-probe: %+v, want one connection reused 4 times", st)
+	}
+	short := pool.New(mustParse(t, "read-probe"), pool.Config{IdleTimeout: time.Second, RequestTimeout: 50 * time.Millisecond})
+	defer short.CloseIdleConnections()
+	do(t, short, srv.url())
+	time.Sleep(100 * time.Millisecond) // past the last request's 50ms deadline
+	if r := do(t, short, srv.url()); r.err != nil || !r.reused {
+		t.Fatalf("after an expired request deadline: %+v, want reuse", r)
+	}
+}
+
+// CloseIdleConnections may run while requests are in flight: the pool stays usable.
+func TestCloseIdleConnectionsWhileRequestsRun(t *testing.T) {
+	srv := newTestServer(t, "")
+	tr := newTransport(t, "watch", time.Second)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			tr.CloseIdleConnections()
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 25; i++ {
+				if r := do(t, tr, srv.url()); r.err != nil && !r.reused {
+					errs <- r.err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("a request on a new connection failed: %v", err)
+		}
+	}
+	<-done
+}

@@ -16,7 +16,7 @@ type prober struct {
 	buf  [1]byte
 	n    int
 	err  error
-	call func(fd uintptr) bool
+	call func(fd uintptr)
 }
 
 func newProber(nc net.Conn) *prober {
@@ -29,9 +29,8 @@ func newProber(nc net.Conn) *prober {
 		return nil
 	}
 	p := &prober{rc: rc}
-	p.call = func(fd uintptr) bool {
+	p.call = func(fd uintptr) {
 		p.n, _, p.err = syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // never wait for readiness: this is a probe
 	}
 	return p
 }
@@ -43,7 +42,11 @@ func (p *prober) peek() error {
 	if p == nil {
 		return nil // not a socket (a test pipe): nothing to look at
 	}
-	if err := p.rc.Read(p.call); err != nil {
+	// Control, not Read: RawConn.Read refuses to run once the connection's read deadline
+	// has passed, and a pooled connection may carry an old one; the probe must look at
+	// the socket whatever the deadline says. Nobody reads the connection meanwhile: it
+	// is checked out.
+	if err := p.rc.Control(p.call); err != nil {
 		return err
 	}
 	switch {
