@@ -341,6 +341,10 @@ func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag ti
 		Method:      method,
 		CloseLag:    closeLag,
 	}
+	if !p.Latency.Netem {
+		// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.
+		params.FINLead = p.Latency.Jitter / 2
+	}
 	b := p.Strategy.Behaviour()
 	c.PredictedResetRate, c.PredictedRetryRate = model.Predict(b, params, rec.Gaps, rec.Requests)
 	c.Curve = curve(b, params, rec)

@@ -129,9 +129,29 @@ func Run(ctx context.Context, specs []CellSpec, opts RunOptions) (*results.Summa
 				if opts.Observer != nil {
 					obs = opts.Observer(p)
 				}
-				out, err := runCell(runCtx, p, enc, obs)
+				var sp *spool
+				var cellEnc vegeta.Encoder
+				if enc != nil {
+					var err error
+					if sp, err = newSpool(); err != nil {
+						errOnce.Do(func() { firstErr = err })
+						cancel()
+						continue
+					}
+					cellEnc = sp.Encode
+				}
+				out, err := runCell(runCtx, p, cellEnc, obs)
 				if runCtx.Err() != nil {
+					if sp != nil {
+						sp.close()
+					}
 					continue // abandoned: a cell cut short is not a measurement
+				}
+				if err == nil && sp != nil {
+					err = sp.flush(enc)
+				}
+				if sp != nil {
+					sp.close()
 				}
 				if err == nil {
 					err = st.finish(p, out)

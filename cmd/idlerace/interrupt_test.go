@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/idlerace/idlerace/results"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 const smallMatrix = `idle_timeout: 40ms
@@ -58,16 +60,17 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := filepath.Join(tmp, "full")
-	if out, err := idlerace("run", "-f", mf, "--out", full, "-q").CombinedOutput(); err != nil {
+	if out, err := idlerace("run", "-f", mf, "--out", full, "-q", "--results", full+".gob").CombinedOutput(); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, out)
 	}
 	want := cellIDs(t, full)
+	resultsMatchCells(t, full, full+".gob")
 	if len(want) != 6 {
 		t.Fatalf("uninterrupted run has %d cells, want 6", len(want))
 	}
 
 	part := filepath.Join(tmp, "part")
-	cmd := idlerace("run", "-f", mf, "--out", part, "-q")
+	cmd := idlerace("run", "-f", mf, "--out", part, "-q", "--results", part+".gob")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -91,6 +94,8 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 		t.Fatalf("interrupted at %s: manifest %s with %d done, %d cells on disk", delay, man.State, man.CellsDone, len(got))
 	}
 	t.Logf("SIGINT at %s left %d of 6 cells", delay, len(got))
+	// The cell cut short is in neither the summary nor --results.
+	resultsMatchCells(t, part, part+".gob")
 
 	if out, err := idlerace("run", "--resume", part, "-q").CombinedOutput(); err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
@@ -107,5 +112,38 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 		if resumed[i] != want[i] {
 			t.Fatalf("resumed run has %v, uninterrupted %v", resumed, want)
 		}
+	}
+}
+
+// resultsMatchCells checks that the --results file holds exactly the requests of the
+// cells the run directory's summary reports, no more (an abandoned cell) and no fewer.
+func resultsMatchCells(t *testing.T, dir, resultsPath string) {
+	t.Helper()
+	s, err := results.ReadSummary(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, c := range s.Cells {
+		want += c.Requests
+	}
+	f, err := os.Open(resultsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	var got int64
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: result %d: %v", resultsPath, got+1, err)
+		}
+		got++
+	}
+	if got != want {
+		t.Fatalf("%s holds %d results; the %d cells of %s account for %d requests", resultsPath, got, len(s.Cells), dir, want)
 	}
 }

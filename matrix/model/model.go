@@ -13,7 +13,8 @@
 //
 // so a request fails when g + 2d > T + s (DESIGN.md's g + d > T + s, with g counted from
 // the server's end of the response), and a client that looks at the socket at g sees the
-// FIN only when g > T + s.
+// FIN only when g > T + s. A path that carries FINs faster than data (the delay proxy
+// jitters data but not FINs) moves the FIN's arrival earlier by that lead.
 package model
 
 import (
@@ -34,8 +35,13 @@ type Params struct {
 	IdleTimeout time.Duration
 	// Skew draws s; nil means none.
 	Skew chaos.Skew
-	// Latency is d, the one-way network latency.
+	// Latency is d, the one-way network latency of data (its mean, with jitter).
 	Latency time.Duration
+	// FINLead is how much sooner than data a FIN crosses the path (data latency minus FIN
+	// latency): the delay proxy's jitter, which FINs do not take, on average Jitter/2;
+	// 0 for plain loopback and netem, which delays every packet alike. A FIN that
+	// arrives sooner is seen sooner, so it narrows the window of strategies that look.
+	FINLead time.Duration
 	// Hint is the timeout the server advertises in Keep-Alive (0: none).
 	Hint time.Duration
 	// NotifyLag widens watch's window (DefaultNotifyLag when 0).
@@ -78,15 +84,15 @@ func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) 
 	wire := closedBeforeArrival
 	switch {
 	case b.Probe && g >= b.ProbeAfter:
-		// The probe at g sees a FIN that arrived by then: s < g - T - close lag.
-		wire = closedBeforeArrival - p.cdf(g-t-p.CloseLag)
+		// The probe at g sees a FIN that arrived by then: s < g - T + lead - close lag.
+		wire = closedBeforeArrival - p.cdf(g-t+p.FINLead-p.CloseLag)
 	case b.Watch:
-		// The watcher drops the connection a notify lag after the FIN: s < g - lag - T.
+		// The watcher drops the connection a notify lag after the FIN: s < g - lag - T + lead.
 		lag := p.NotifyLag
 		if lag <= 0 {
 			lag = DefaultNotifyLag
 		}
-		wire = closedBeforeArrival - p.cdf(g-lag-t-p.CloseLag)
+		wire = closedBeforeArrival - p.cdf(g-lag-t+p.FINLead-p.CloseLag)
 	}
 	if wire < 0 {
 		wire = 0

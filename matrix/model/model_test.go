@@ -90,6 +90,22 @@ func TestLatencyOpensTheProbeWindow(t *testing.T) {
 	}
 }
 
+// A FIN that crosses the path sooner than data (the delay proxy jitters data, not FINs)
+// is seen sooner: the probe's window shrinks from 2d to 2d - lead, blind's does not move.
+func TestFINLeadNarrowsTheProbeWindow(t *testing.T) {
+	const T = 100 * time.Millisecond
+	gaps := sweepGaps(T, 25*time.Millisecond, 50000)
+	p := Params{IdleTimeout: T, Skew: skew(t, "none"), Latency: 3 * time.Millisecond, FINLead: time.Millisecond}
+	reset, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
+	if want := 5.0 / 50; math.Abs(reset-want) > 0.001 {
+		t.Fatalf("read-probe with d=3ms, FIN lead 1ms: %.4f, want %.4f ((2d - lead) / 2w)", reset, want)
+	}
+	blindReset, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+	if want := 31.0 / 50; math.Abs(blindReset-want) > 0.001 {
+		t.Fatalf("blind with d=3ms: %.4f, want %.4f (fails from g > T - 2d whatever the FIN does)", blindReset, want)
+	}
+}
+
 func TestHintOverridesBelievedTimeout(t *testing.T) {
 	b := behaviour(t, "hint-margin:margin=10ms")
 	p := Params{IdleTimeout: time.Second, Hint: 50 * time.Millisecond}
