@@ -117,6 +117,8 @@ type Outcome struct {
 	Cell    results.Cell
 	Latency *hdrhistogram.Histogram
 	Started time.Time
+	// watched holds the pool's idle watchers' wake-ups to closes (watch strategies).
+	watched *watchLog
 }
 
 // RunCell measures one prepared cell against a fresh upstream of its kind. enc, when
@@ -232,11 +234,20 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.Server.CloseSamples = len(jitter)
 	}
 	lag := medianCloseLag(closes)
+	finPath := oneWay
+	if !p.Latency.Netem {
+		finPath -= p.Latency.Jitter / 2 // the proxy does not jitter FINs
+	}
+	notify, n := notifyLag(out.watched.all(), closes, finPath, s.IdleTimeout)
+	if n > 0 {
+		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
+		out.Cell.NotifySamples = n
+	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
-		predictWith(p, &out.Cell, rec, 0, measured, oneWay)
+		predictWith(p, &out.Cell, rec, 0, measured, oneWay, notify)
 	} else {
-		predictWith(p, &out.Cell, rec, lag, p.Skew, oneWay)
+		predictWith(p, &out.Cell, rec, lag, p.Skew, oneWay, notify)
 	}
 	return out, nil
 }
@@ -273,6 +284,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Outcome, *attack.Recorder, error) {
 	s := p.Spec
 	started := time.Now()
+	watched := &watchLog{}
 	env := &attack.Env{
 		Target:      target,
 		Method:      s.Method,
@@ -281,7 +293,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Seed:        s.Seed + uint64(s.Repeat),
 		RunID:       fmt.Sprintf("%x", started.UnixNano()),
 		NewTransport: func() pool.Transport {
-			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout, Dial: dial})
+			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout, Dial: dial, OnWatchClose: watched.add})
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
@@ -314,16 +326,17 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		DurationMS:    float64(time.Since(started)) / float64(time.Millisecond),
 	}
 	c.Finish()
-	return &Outcome{Cell: c, Latency: rec.Latency, Started: started}, rec, nil
+	return &Outcome{Cell: c, Latency: rec.Latency, Started: started, watched: watched}, rec, nil
 }
 
 // predict puts the model's prediction for the cell's realised gaps beside the
 // measurement.
 func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration) {
-	predictWith(p, c, rec, closeLag, p.Skew, p.Latency.Delay+p.Latency.Jitter/2)
+	predictWith(p, c, rec, closeLag, p.Skew, p.Latency.Delay+p.Latency.Jitter/2, 0)
 }
 
-func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration, skew chaos.Skew, oneWay time.Duration) {
+// notify is the watcher's measured notify lag (0: the model's default).
+func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration, skew chaos.Skew, oneWay, notify time.Duration) {
 	c.OneWayUS = float64(oneWay) / float64(time.Microsecond)
 	hint := p.Upstream.Advertise
 	if hint == 0 {
@@ -340,6 +353,7 @@ func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag ti
 		Hint:        max(hint, 0),
 		Method:      method,
 		CloseLag:    closeLag,
+		NotifyLag:   notify,
 	}
 	if !p.Latency.Netem {
 		// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.

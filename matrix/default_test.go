@@ -61,6 +61,13 @@ func TestDefaultMatrixReproducesTheRace(t *testing.T) {
 			if c.ResetRate > 0.05 {
 				t.Errorf("%s: reset rate %.3f, want <= 0.05 on loopback", name, c.ResetRate)
 			}
+			// Only idlerace's own pool reports its watchers' wake-ups; every idle close
+			// the sweep leaves past T+s is one, so there are hundreds.
+			if watched := c.Strategy == "watch"; watched != (c.NotifySamples > 0) {
+				t.Errorf("%s: %d notify-lag samples", name, c.NotifySamples)
+			} else if watched && (c.NotifySamples < 100 || c.NotifyLagUS <= 0 || c.NotifyLagUS > 5000) {
+				t.Errorf("%s: notify lag %.0fµs from %d wake-ups, want hundreds of samples and 0 < lag <= 5ms", name, c.NotifyLagUS, c.NotifySamples)
+			}
 		case strings.HasPrefix(c.Strategy, "timeout-margin") || strings.HasPrefix(c.Strategy, "hint-margin"):
 			if c.Stale != 0 {
 				t.Errorf("%s: %d stale failures, want 0 (skews stay within the 20ms margin)", name, c.Stale)

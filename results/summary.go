@@ -115,6 +115,11 @@ type Cell struct {
 	// OneWayUS is the one-way latency d the model used, in µs: the path's configured
 	// delay plus what the delay proxy measured of its own lateness.
 	OneWayUS float64 `json:"one_way_us,omitempty"`
+	// NotifyLagUS is the mean time, in µs, the pool's idle watchers took to wake to a
+	// FIN (watch strategies; matched with the server's closes by port), and
+	// NotifySamples how many wake-ups it averages. The model widens watch's window by it.
+	NotifyLagUS   float64 `json:"notify_lag_us,omitempty"`
+	NotifySamples int     `json:"notify_samples,omitempty"`
 	// PredictedRetryRate is the model's expected Retries / Requests.
 	PredictedRetryRate float64 `json:"predicted_retry_rate"`
 

@@ -28,6 +28,11 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Dial replaces the dialer, e.g. to count connections or go through a delay proxy.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnWatchClose, if set, is called when an idle watcher wakes to a close (EOF, RST or
+	// stray bytes), with the connection's local port and the wake-up time. Matched with
+	// the server's close of the same port it gives the watcher's notify lag, which is
+	// watch's whole race window on loopback.
+	OnWatchClose func(localPort int, at time.Time)
 }
 
 func (cfg Config) withDefaults() Config {
@@ -346,9 +351,14 @@ func (p *Pool) release(addr string, c *Conn, reusable bool) {
 func (p *Pool) watchIdle(addr string, c *Conn) {
 	_, err := c.br.Peek(1)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// A checkout woke us: it owns the connection now.
+		// A checkout woke us: it owns the connection now. Go's netpoller reports the
+		// past deadline even when a FIN is already in the socket but this goroutine had
+		// not run yet: that notify lag is watch's window, as in net/http's readLoop.
 		close(c.watchDone)
 		return
+	}
+	if p.cfg.OnWatchClose != nil {
+		p.cfg.OnWatchClose(c.LocalPort, time.Now())
 	}
 	if err == nil {
 		err = errUnexpectedData

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -400,4 +401,47 @@ func TestCloseIdleConnectionsWhileRequestsRun(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// The watcher reports its wake-up to a close with the connection's local port (the
+// port the server knows it by), after the close and soon after it.
+func TestWatchReportsItsWakeUpToTheClose(t *testing.T) {
+	srv := newTestServer(t, "")
+	type wake struct {
+		port int
+		at   time.Time
+	}
+	woke := make(chan wake, 4)
+	tr := pool.New(mustParse(t, "watch"), pool.Config{IdleTimeout: time.Second,
+		OnWatchClose: func(port int, at time.Time) { woke <- wake{port, at} }})
+	t.Cleanup(tr.CloseIdleConnections)
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	srv.mu.Lock()
+	var serverSees int
+	for c := range srv.conns {
+		serverSees = c.RemoteAddr().(*net.TCPAddr).Port
+	}
+	srv.mu.Unlock()
+	closed := time.Now()
+	srv.closeIdle(false)
+	select {
+	case w := <-woke:
+		if w.port != serverSees || w.at.Before(closed) || w.at.Sub(closed) > 5*time.Second {
+			t.Fatalf("woke on port %d %v after the close; the server's peer port is %d", w.port, w.at.Sub(closed), serverSees)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watcher never reported the close")
+	}
+	// A checkout that wakes the watcher is not a close.
+	if r := do(t, tr, srv.url()); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r := do(t, tr, srv.url()); r.err != nil || !r.reused {
+		t.Fatalf("%+v", r)
+	}
+	if len(woke) != 0 {
+		t.Fatalf("%d more wake-ups reported; a checkout is not a close", len(woke))
+	}
 }
