@@ -75,34 +75,26 @@ func TestPredictionsForTheDefaultSweep(t *testing.T) {
 }
 
 // With latency d, the probe's window is 2d wide (the FIN is in flight while the request
-// is), which is what a read probe cannot close.
+// is), which is what a read probe cannot close. A FIN that crosses the path sooner than
+// data (the delay proxy jitters data, not FINs) is seen sooner: the probe's window
+// shrinks to 2d - lead; blind's, from g > T - 2d, does not move.
 func TestLatencyOpensTheProbeWindow(t *testing.T) {
 	const T = 100 * time.Millisecond
 	gaps := sweepGaps(T, 25*time.Millisecond, 50000)
-	p := Params{IdleTimeout: T, Skew: skew(t, "none"), Latency: 2 * time.Millisecond}
-	reset, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
-	if want := 4.0 / 50; math.Abs(reset-want) > 0.001 {
-		t.Fatalf("read-probe with d=2ms: %.4f, want %.4f (2d / 2w)", reset, want)
-	}
-	blindReset, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
-	if want := 29.0 / 50; math.Abs(blindReset-want) > 0.001 {
-		t.Fatalf("blind with d=2ms: %.4f, want %.4f (fails from g > T - 2d)", blindReset, want)
-	}
-}
-
-// A FIN that crosses the path sooner than data (the delay proxy jitters data, not FINs)
-// is seen sooner: the probe's window shrinks from 2d to 2d - lead, blind's does not move.
-func TestFINLeadNarrowsTheProbeWindow(t *testing.T) {
-	const T = 100 * time.Millisecond
-	gaps := sweepGaps(T, 25*time.Millisecond, 50000)
-	p := Params{IdleTimeout: T, Skew: skew(t, "none"), Latency: 3 * time.Millisecond, FINLead: time.Millisecond}
-	reset, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
-	if want := 5.0 / 50; math.Abs(reset-want) > 0.001 {
-		t.Fatalf("read-probe with d=3ms, FIN lead 1ms: %.4f, want %.4f ((2d - lead) / 2w)", reset, want)
-	}
-	blindReset, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
-	if want := 31.0 / 50; math.Abs(blindReset-want) > 0.001 {
-		t.Fatalf("blind with d=3ms: %.4f, want %.4f (fails from g > T - 2d whatever the FIN does)", blindReset, want)
+	for _, c := range []struct {
+		d, lead              time.Duration
+		wantProbe, wantBlind float64
+	}{
+		{2 * time.Millisecond, 0, 4.0 / 50, 29.0 / 50},
+		{3 * time.Millisecond, time.Millisecond, 5.0 / 50, 31.0 / 50},
+	} {
+		p := Params{IdleTimeout: T, Skew: skew(t, "none"), Latency: c.d, FINLead: c.lead}
+		probe, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
+		blind, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+		if math.Abs(probe-c.wantProbe) > 0.001 || math.Abs(blind-c.wantBlind) > 0.001 {
+			t.Errorf("d=%v, FIN lead %v: read-probe %.4f, blind %.4f; want %.4f ((2d - lead) / 2w) and %.4f",
+				c.d, c.lead, probe, blind, c.wantProbe, c.wantBlind)
+		}
 	}
 }
 
