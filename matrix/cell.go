@@ -233,7 +233,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
 	}
-	lag := medianCloseLag(closes)
+	closeLag, stopLag := medianLags(closes)
 	finPath := oneWay
 	if !p.Latency.Netem {
 		finPath -= p.Latency.Jitter / 2 // the proxy does not jitter FINs
@@ -245,9 +245,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
-		predictWith(p, &out.Cell, rec, 0, measured, oneWay, notify)
+		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, notify: notify})
 	} else {
-		predictWith(p, &out.Cell, rec, lag, p.Skew, oneWay, notify)
+		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, closeLag: closeLag, stopLag: stopLag, notify: notify})
 	}
 	return out, nil
 }
@@ -275,7 +275,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	if err != nil {
 		return nil, err
 	}
-	predict(p, &out.Cell, rec, 0)
+	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: p.Latency.Delay + p.Latency.Jitter/2})
 	return out, nil
 }
 
@@ -329,15 +329,19 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	return &Outcome{Cell: c, Latency: rec.Latency, Started: started, watched: watched}, rec, nil
 }
 
-// predict puts the model's prediction for the cell's realised gaps beside the
-// measurement.
-func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration) {
-	predictWith(p, c, rec, closeLag, p.Skew, p.Latency.Delay+p.Latency.Jitter/2, 0)
+// observed is what a cell measured of its server and path, beside the requests: the
+// model's inputs (see model.Params). Zero lags are unknown: the model's defaults.
+type observed struct {
+	skew              chaos.Skew
+	oneWay            time.Duration
+	closeLag, stopLag time.Duration
+	notify            time.Duration // the watchers' notify lag
 }
 
-// notify is the watcher's measured notify lag (0: the model's default).
-func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag time.Duration, skew chaos.Skew, oneWay, notify time.Duration) {
-	c.OneWayUS = float64(oneWay) / float64(time.Microsecond)
+// predict puts the model's prediction for the cell's realised gaps beside the
+// measurement.
+func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
+	c.OneWayUS = float64(o.oneWay) / float64(time.Microsecond)
 	hint := p.Upstream.Advertise
 	if hint == 0 {
 		hint = p.Spec.IdleTimeout
@@ -348,12 +352,13 @@ func predictWith(p *Prepared, c *results.Cell, rec *attack.Recorder, closeLag ti
 	}
 	params := model.Params{
 		IdleTimeout: p.Spec.IdleTimeout,
-		Skew:        skew,
-		Latency:     oneWay,
+		Skew:        o.skew,
+		Latency:     o.oneWay,
 		Hint:        max(hint, 0),
 		Method:      method,
-		CloseLag:    closeLag,
-		NotifyLag:   notify,
+		CloseLag:    o.closeLag,
+		StopLag:     o.stopLag,
+		NotifyLag:   o.notify,
 	}
 	if !p.Latency.Netem {
 		// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.
@@ -480,20 +485,29 @@ func serverInitiated(reason string) bool {
 	return false
 }
 
-// medianCloseLag is how late the server's idle closes typically landed after their due
-// time. The model widens the looking strategies' window by it: a request that arrives
-// after the deadline fired but before the close is never read. The median, not the
-// mean: a rare late wake-up (a descheduled goroutine) is not the typical window.
-func medianCloseLag(closes []upstreams.CloseRecord) time.Duration {
-	var lags []time.Duration
+// medianLags is how late the server's idle closes typically landed after their due
+// time, and how late it stopped reading before them. The model widens the looking
+// strategies' window by the difference: a request that arrives after the server
+// stopped reading but before the close is never read. The median, not the mean: a
+// rare late wake-up (a descheduled goroutine) is not the typical window. stop is 0
+// when the server does not say when it stopped reading.
+func medianLags(closes []upstreams.CloseRecord) (closeLag, stopLag time.Duration) {
+	var lags, stops []time.Duration
 	for _, c := range closes {
 		if c.Reason == upstreams.ReasonIdle && !c.Due.IsZero() {
 			lags = append(lags, c.Closed.Sub(c.Due))
+			if !c.Stopped.IsZero() {
+				stops = append(stops, c.Stopped.Sub(c.Due))
+			}
 		}
 	}
-	if len(lags) == 0 {
+	return median(lags), median(stops)
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
 		return 0
 	}
-	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	return lags[len(lags)/2]
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
 }

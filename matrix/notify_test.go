@@ -36,3 +36,29 @@ func TestNotifyLagMatchesWakeUpsToTheLastCloseOfTheirPort(t *testing.T) {
 		t.Fatalf("no wake-ups: lag %v from %d", lag, n)
 	}
 }
+
+func TestMedianLagsOfIdleCloses(t *testing.T) {
+	due := time.Unix(1000, 0)
+	us := time.Microsecond
+	rec := func(reason string, stop, closed time.Duration) upstreams.CloseRecord {
+		r := upstreams.CloseRecord{Reason: reason, Due: due, Closed: due.Add(closed)}
+		if stop >= 0 {
+			r.Stopped = due.Add(stop)
+		}
+		return r
+	}
+	closes := []upstreams.CloseRecord{
+		rec(upstreams.ReasonIdle, 50*us, 60*us),
+		rec(upstreams.ReasonIdle, 90*us, 100*us),
+		rec(upstreams.ReasonIdle, 900*us, 5000*us), // a late wake-up: not the median
+		rec(upstreams.ReasonPeer, 0, 9000*us),      // not an idle close
+		rec(upstreams.ReasonIdle, -1, 80*us),       // reading stop unknown
+	}
+	closeLag, stopLag := medianLags(closes)
+	if closeLag != 100*us || stopLag != 90*us {
+		t.Fatalf("close lag %v, stop lag %v; want 100µs and 90µs", closeLag, stopLag)
+	}
+	if c, s := medianLags(nil); c != 0 || s != 0 {
+		t.Fatalf("no closes: %v %v", c, s)
+	}
+}

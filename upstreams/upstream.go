@@ -155,7 +155,11 @@ type CloseRecord struct {
 	IdleStart  time.Time // end of the last response write (or accept)
 	// Due is IdleStart + T + s. It is set for idle closes and for any close that happened
 	// while the connection was idle (peer, shutdown); zero otherwise.
-	Due      time.Time
+	Due time.Time
+	// Stopped is when the server stopped reading the idle connection: its wait for a
+	// request ended with none. A request that arrived before it was served; one that
+	// arrived between it and Closed met the close (Unread). Zero when unknown.
+	Stopped  time.Time
 	Closed   time.Time // when close() was called
 	Reason   string    // "idle", "max-requests", "peer", "shutdown", "error", "close-after", "restart"
 	Unread   bool      // request bytes were waiting when the server closed

@@ -46,11 +46,17 @@ type Params struct {
 	Hint time.Duration
 	// NotifyLag widens watch's window (DefaultNotifyLag when 0).
 	NotifyLag time.Duration
-	// CloseLag is how late the server's close lands after its deadline T+s fired (its
-	// goroutine's wake-up; the builtin upstream measures it). A request that arrives in
-	// between is never read: the server closes over it with an RST. It widens the window
-	// of every strategy that looks before reusing.
+	// CloseLag is how late the server's close lands after its deadline T+s (its
+	// goroutine's wake-up; the builtin upstream measures it). A request that arrives
+	// after the server stopped reading (StopLag) and before the close is never read:
+	// the server closes over it with an RST. CloseLag - StopLag widens the window of
+	// every strategy that looks before reusing.
 	CloseLag time.Duration
+	// StopLag is how late after T+s the server stopped reading (its idle wait ended);
+	// a request that arrived before was served, so the close, as a request meets it,
+	// lands StopLag late. The builtin upstream measures it; 0 where unknown. It is at
+	// most CloseLag: what lies between is the window of strategies that look.
+	StopLag time.Duration
 	// Method of the requests; decides whether idempotent-only retries replay them.
 	Method string
 }
@@ -80,7 +86,7 @@ func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) 
 		}
 	}
 	d := p.Latency
-	closedBeforeArrival := p.cdf(g + 2*d - t) // s < g + 2d - T
+	closedBeforeArrival := p.cdf(g + 2*d - t - p.StopLag) // s < g + 2d - T - stop lag
 	wire := closedBeforeArrival
 	switch {
 	case b.Probe && g >= b.ProbeAfter:

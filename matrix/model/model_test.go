@@ -98,6 +98,24 @@ func TestLatencyOpensTheProbeWindow(t *testing.T) {
 	}
 }
 
+// The server stops reading StopLag after T+s and closes CloseLag after it: a request
+// arriving before it stopped is served, one arriving after it closed meets a FIN the
+// probe saw. On loopback the probe's window is CloseLag - StopLag; blind's failures
+// start StopLag later.
+func TestStopLagNarrowsTheProbeWindow(t *testing.T) {
+	const T = 100 * time.Millisecond
+	gaps := sweepGaps(T, 25*time.Millisecond, 50000)
+	p := Params{IdleTimeout: T, Skew: skew(t, "none"), CloseLag: 2 * time.Millisecond, StopLag: 1500 * time.Microsecond}
+	probe, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
+	if want := 0.5 / 50; math.Abs(probe-want) > 0.001 {
+		t.Fatalf("read-probe: %.4f, want %.4f ((close lag - stop lag) / 2w)", probe, want)
+	}
+	blind, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+	if want := 23.5 / 50; math.Abs(blind-want) > 0.001 {
+		t.Fatalf("blind: %.4f, want %.4f (fails from g > T + stop lag)", blind, want)
+	}
+}
+
 func TestHintOverridesBelievedTimeout(t *testing.T) {
 	b := behaviour(t, "hint-margin:margin=10ms")
 	p := Params{IdleTimeout: time.Second, Hint: 50 * time.Millisecond}

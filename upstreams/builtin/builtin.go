@@ -137,6 +137,7 @@ type connState struct {
 	idle      bool // waiting for the next request
 	idleStart time.Time
 	due       time.Time
+	stopped   time.Time // the idle wait ended with no request (zero: it did not)
 	skew      time.Duration
 	requests  int
 }
@@ -346,7 +347,7 @@ func (s *Server) record(c *conn, st connState, reason string, closed time.Time, 
 		Requests:   st.requests,
 	}
 	if st.idle {
-		r.Due, r.Skew = st.due, st.skew
+		r.Due, r.Stopped, r.Skew = st.due, st.stopped, st.skew
 	}
 	s.rec.Record(r)
 }
@@ -382,6 +383,12 @@ func (s *Server) serve(c *conn) {
 		err := s.waitIdle(c, due)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
+				// Reading stops here, not at due: ppoll's timer slack and the wake-up
+				// put it ~0.1ms later, and a request that arrived before was served.
+				stopped := time.Now()
+				c.mu.Lock()
+				c.st.stopped = stopped
+				c.mu.Unlock()
 				s.idleClose(c)
 				return
 			}

@@ -158,6 +158,10 @@ func TestIdleCloseLandsAtTPlusSkew(t *testing.T) {
 	if r.Closed.Before(r.Due) {
 		t.Errorf("closed %v before due", r.Due.Sub(r.Closed))
 	}
+	// Reading stopped at or after due and before the close.
+	if r.Stopped.Before(r.Due) || r.Closed.Before(r.Stopped) {
+		t.Errorf("due %v, stopped %v, closed %v: want due <= stopped <= closed", r.Due, r.Stopped, r.Closed)
+	}
 	if !r.IdleStart.After(r.Accepted) {
 		t.Errorf("IdleStart %v not after Accepted %v: idle should start at the response", r.IdleStart, r.Accepted)
 	}
