@@ -50,10 +50,11 @@ func (w *watchLog) all() []watchClose {
 //
 // It underestimates under load: it averages the watchers that woke undisturbed, while
 // the watcher a checkout races is delayed by that checkout's own burst of work on the
-// same two cores. With 8 sweep lanes the model meets the measurement (0.3% predicted,
-// 0.4-0.6% measured, uniform:±10ms); with 64 lanes watch fails about 3 times as often
-// as predicted (1.2-1.4% against 0.45%), although each failure lies inside the window
-// the model draws (request 90-220µs after the close was due, 5-90µs after the FIN).
+// same two cores. Watch, uniform:±10ms, 6 s, T = 100ms: with 8 sweep lanes 2-3 stale
+// failures in 467 requests against ~1 predicted (0.43-0.64% vs 0.17-0.21%); with 64
+// lanes about 4 times the prediction (1.1-1.4% vs 0.3%), although each failure lies
+// inside the window the model draws (request 90-220µs after the close was due, 5-90µs
+// after the FIN reached the socket).
 func notifyLag(seen []watchClose, closes []upstreams.CloseRecord, finPath, maxLag time.Duration) (lag time.Duration, n int) {
 	byPort := map[int][]time.Time{}
 	for _, c := range closes {
