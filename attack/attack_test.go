@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,9 @@ func load(t *testing.T, spec string) attack.Load {
 
 // The sweep visits the whole window [T-w, T+w] evenly, every measured request follows a
 // response on its lane's connection by its gap, and each request id reaches the server
-// once.
+// once. A gap is never shorter than the sweep asked for (a timer never fires early); a
+// loaded machine makes some longer, so late gaps are counted, not failed, and the
+// evenness is asserted over the four quarters of the window.
 func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 	const T = 40 * time.Millisecond
 	srv, seen := server(t, time.Hour) // the server never closes: nothing fails
@@ -71,20 +74,26 @@ func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,width=10ms,duration=600ms"), e, rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Requests < 80 || rec.OK != rec.Requests || rec.Primes != 8 {
+	// 8 lanes for 600ms at gaps of 30..50ms: about 120; a stall costs a few.
+	if rec.Requests < 60 || rec.OK != rec.Requests || rec.Primes != 8 {
 		t.Fatalf("requests %d ok %d primes %d", rec.Requests, rec.OK, rec.Primes)
 	}
 	var quart [4]int
+	late := 0
 	for _, g := range rec.Gaps {
-		if g < 30*time.Millisecond || g > 55*time.Millisecond {
-			t.Fatalf("gap %s outside [30ms, 50ms] (+ timer slack)", g)
+		if g < 30*time.Millisecond {
+			t.Fatalf("gap %s shorter than T-w = 30ms", g)
 		}
-		k := min(int((g-30*time.Millisecond)*4/(20*time.Millisecond)), 3)
-		quart[k]++
+		if g >= 50*time.Millisecond {
+			late++ // asked for up to 50ms, delivered later by the scheduler
+			continue
+		}
+		quart[(g-30*time.Millisecond)*4/(20*time.Millisecond)]++
 	}
+	t.Logf("gaps per quarter of [30ms, 50ms): %v, %d later", quart, late)
 	for k, n := range quart {
 		if n < len(rec.Gaps)/8 {
-			t.Errorf("quarter %d of the window got %d of %d gaps: %v", k, n, len(rec.Gaps), quart)
+			t.Errorf("quarter %d of the window got %d of %d gaps: %v (%d later than 50ms)", k, n, len(rec.Gaps), quart, late)
 		}
 	}
 	if st := e.Stats(); st.NewConns != 8 {
@@ -103,7 +112,13 @@ func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 }
 
 // Against a server that closes idle connections at T, a blind sweep fails for the gaps
-// beyond T, re-primes its lane after each failure, and every failure is stale.
+// beyond T, re-primes its lane after each failure, and every failure is stale. The rate is
+// about half (the far half of the window) and moves with the machine's load: a late
+// server close saves some, a late lane timer loses more; the bound only rules out a
+// blind pool that does not fail, or fails everywhere. A failure's gap is the pool's idle
+// age, counted from when the client read the response, which a busy client does later
+// than the server's idle period began; so failures come at gaps beyond T on the median,
+// not each one.
 func TestSweepBlindFailsPastTheServerTimeout(t *testing.T) {
 	const T = 40 * time.Millisecond
 	srv, _ := server(t, T)
@@ -113,16 +128,22 @@ func TestSweepBlindFailsPastTheServerTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	rate := float64(rec.Stale) / float64(rec.Requests)
-	if rate < 0.3 || rate > 0.7 {
+	if rate < 0.15 || rate > 0.85 {
 		t.Fatalf("stale rate %.2f over %d requests, want about 0.5", rate, rec.Requests)
 	}
 	if rec.Primes != 8+rec.Stale {
 		t.Fatalf("primes %d, want one per lane plus one per failure (%d)", rec.Primes, rec.Stale)
 	}
+	var gaps []time.Duration
 	for _, f := range rec.StaleFailures {
-		if f.Gap < T-2*time.Millisecond || !f.Reused {
-			t.Fatalf("stale failure at gap %s (reused %v, idle %s, class %s, err %v): before the server timeout", f.Gap, f.Reused, f.IdleAge, f.Class, f.Err)
+		if !f.Reused {
+			t.Fatalf("stale failure at gap %s on a fresh connection (idle %s, class %s, err %v)", f.Gap, f.IdleAge, f.Class, f.Err)
 		}
+		gaps = append(gaps, f.Gap)
+	}
+	slices.Sort(gaps)
+	if len(gaps) == 0 || gaps[len(gaps)/2] < T {
+		t.Fatalf("stale failures at gaps %v: want them past the server's timeout T=%v on the median", gaps, T)
 	}
 }
 
@@ -136,8 +157,11 @@ func TestConstantKeepsItsRate(t *testing.T) {
 	if err := attack.Run(context.Background(), load(t, "constant:rate=200/s,duration=500ms"), e, rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Requests < 95 || rec.Requests > 101 {
-		t.Fatalf("%d requests at 200/s for 500ms, want 100", rec.Requests)
+	// vegeta's pacer: hit k is due at k intervals (5ms), and none is due after 500ms. A
+	// stalled pacer catches up on the hits already due and stops at the duration, so
+	// the count is at most 100 and the intended times are exactly the schedule.
+	if rec.Requests > 100 || rec.Requests < 50 {
+		t.Fatalf("%d requests at 200/s for 500ms, want 100 (at most, and a stall costs only the last few)", rec.Requests)
 	}
 	if rec.Latency.TotalCount() != rec.Requests {
 		t.Fatalf("histogram holds %d of %d", rec.Latency.TotalCount(), rec.Requests)
@@ -145,6 +169,7 @@ func TestConstantKeepsItsRate(t *testing.T) {
 	// The vegeta results decode with vegeta's own decoder.
 	dec := vegeta.NewCSVDecoder(&buf)
 	var n int64
+	var intended []time.Time
 	for {
 		var r vegeta.Result
 		if err := dec.Decode(&r); err != nil {
@@ -153,10 +178,19 @@ func TestConstantKeepsItsRate(t *testing.T) {
 		if r.Code != 200 || r.Method != "POST" || !strings.HasPrefix(r.URL, "http://127.0.0.1") || r.Latency <= 0 {
 			t.Fatalf("result %+v", r)
 		}
+		intended = append(intended, r.Timestamp)
 		n++
 	}
 	if n != rec.Requests {
 		t.Fatalf("decoded %d results, want %d", n, rec.Requests)
+	}
+	// The rate itself: the intended send times are the pacer's schedule, one every 5ms
+	// with none skipped, however late the requests really went out.
+	slices.SortFunc(intended, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 1; i < len(intended); i++ {
+		if d := intended[i].Sub(intended[i-1]); d != 5*time.Millisecond {
+			t.Fatalf("intended send times %d and %d are %v apart, want 5ms (200/s)", i-1, i, d)
+		}
 	}
 }
 

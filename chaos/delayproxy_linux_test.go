@@ -57,17 +57,31 @@ func tcpStateOf(t *testing.T, c *net.TCPConn) byte {
 	return state
 }
 
-// TestDelayProxyFINInFlightIsInvisibleToReadProbe: halfway through d after the server's
-// close, a read probe at the client sees nothing; after d it sees the FIN. This is why a
-// probing pool still loses the race inside the window.
+// TestDelayProxyFINInFlightIsInvisibleToReadProbe: within d of the server's close, a read
+// probe at the client sees nothing; after d it sees the FIN. This is why a probing pool
+// still loses the race inside the window. The probe's verdict counts only if it was
+// taken less than d after the close: one that a stalled test goroutine took later proves
+// nothing, and the attempt is made again on a fresh connection (a proxy that let the FIN
+// through at once fails every attempt that counts).
 func TestDelayProxyFINInFlightIsInvisibleToReadProbe(t *testing.T) {
 	const d = 20 * time.Millisecond
-	x := startProxied(t, d, 0)
-	closed := time.Now()
-	x.server.Close()
-	time.Sleep(d / 2)
-	if probeFIN(t, x.client) {
-		t.Fatalf("probe %v after the server's close (d=%v) already sees the FIN", time.Since(closed), d)
+	var x proxied
+	for attempt := 1; ; attempt++ {
+		x = startProxied(t, d, 0)
+		closed := time.Now()
+		x.server.Close()
+		saw := probeFIN(t, x.client)
+		took := time.Since(closed)
+		if took < d {
+			if saw {
+				t.Fatalf("probe %v after the server's close (d=%v) already sees the FIN", took, d)
+			}
+			break
+		}
+		t.Logf("attempt %d: the probe ran %v after the close, not within d=%v; again", attempt, took, d)
+		if attempt == 20 {
+			t.Skipf("the probe never ran within d=%v of the close in %d attempts: the machine is too busy to test this", d, attempt)
+		}
 	}
 	if _, err := readEnd(t, x.client); err != io.EOF {
 		t.Fatalf("client read: %v, want EOF", err)
@@ -84,7 +98,7 @@ func TestDelayProxyFINInFlightIsInvisibleToReadProbe(t *testing.T) {
 func TestDelayProxyRSTAfterFINReachesClient(t *testing.T) {
 	const d = 20 * time.Millisecond
 	const tcpCloseWait, tcpClose = 8, 7
-	withinD(t, "RST at the client after its write", 2*d, func() time.Duration {
+	notBeforeD(t, "RST at the client after its write", 2*d, func() time.Duration {
 		x := startProxied(t, d, 0)
 		x.server.Close()
 		time.Sleep(d / 2)

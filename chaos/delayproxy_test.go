@@ -8,16 +8,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
-
-// proxySlack is how late past d a delivery may be and still count as "d later": timer
-// wake-up plus scheduling on a loaded 2-core machine under -race.
-const proxySlack = 10 * time.Millisecond
 
 // proxied is a client and a server connected through a DelayProxy on loopback.
 type proxied struct {
@@ -79,27 +76,15 @@ func readEnd(t *testing.T, c net.Conn) (time.Time, error) {
 	return at, err
 }
 
-// withinD runs attempt, which measures how long something took to cross the proxy, until
-// the measurement lies in [want, want+proxySlack), at most 3 times. Arriving early is a
-// bug and fails at once. Arriving late is what a loaded 2-core machine does now and then
-// (the scheduler, not the proxy: a late timer or a late reader), so only 3 late attempts
-// in a row fail; a proxy that adds time systematically fails all three.
-func withinD(t *testing.T, what string, want time.Duration, attempt func() time.Duration) {
+// notBeforeD runs attempt, which measures how long something took to cross the proxy,
+// and fails if it arrived before want: the proxy holds everything for d, so arriving
+// early is a bug whatever the machine's load. Arriving late is what a loaded machine
+// does (a late timer, a late reader); how late the proxy itself is, is
+// BenchmarkDelayProxyLateness's figure and every latency cell's one_way_us, not a bound
+// here.
+func notBeforeD(t *testing.T, what string, want time.Duration, attempt func() time.Duration) {
 	t.Helper()
-	var late []time.Duration
-	for range 3 {
-		got := attempt()
-		switch {
-		case got < want:
-			t.Errorf("%s after %v: earlier than %v", what, got, want)
-			return
-		case got < want+proxySlack:
-			t.Logf("%s after %v (want %v; late attempts before: %v)", what, got, want, late)
-			return
-		}
-		late = append(late, got)
-	}
-	t.Errorf("%s late 3 times: %v, want within [%v, %v)", what, late, want, want+proxySlack)
+	atLeastD(t, what, attempt(), want)
 }
 
 // atLeastD fails if got, how long something took to cross the proxy, is less than want.
@@ -129,8 +114,8 @@ func TestDelayProxyDelaysDataBothWays(t *testing.T) {
 		}
 	}
 	for range 2 {
-		withinD(t, "client->server bytes", d, cross(x.client, x.server, "ping"))
-		withinD(t, "server->client bytes", d, cross(x.server, x.client, "pong"))
+		notBeforeD(t, "client->server bytes", d, cross(x.client, x.server, "ping"))
+		notBeforeD(t, "server->client bytes", d, cross(x.server, x.client, "pong"))
 	}
 }
 
@@ -138,7 +123,7 @@ func TestDelayProxyDelaysDataBothWays(t *testing.T) {
 // connection, and the client learns of it d later, not before.
 func TestDelayProxyDelaysFINByD(t *testing.T) {
 	const d = 20 * time.Millisecond
-	withinD(t, "FIN at the client", d, func() time.Duration {
+	notBeforeD(t, "FIN at the client", d, func() time.Duration {
 		x := startProxied(t, d, 0)
 		// One exchange first, so the connection is an idle pooled one.
 		x.client.Write([]byte("GET"))
@@ -167,7 +152,7 @@ func TestDelayProxyPassesRSTAsRST(t *testing.T) {
 	const d = 20 * time.Millisecond
 	for _, from := range []string{"server", "client"} {
 		t.Run("from "+from, func(t *testing.T) {
-			withinD(t, "RST at the peer", d, func() time.Duration {
+			notBeforeD(t, "RST at the peer", d, func() time.Duration {
 				x := startProxied(t, d, 0)
 				closer, peer := x.server, x.client
 				if from == "client" {
@@ -342,7 +327,7 @@ func TestDelayProxyRefusedUpstreamIsRST(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	withinD(t, "refusal at the client", 2*d, func() time.Duration {
+	notBeforeD(t, "refusal at the client", 2*d, func() time.Duration {
 		start := time.Now()
 		c, err := net.Dial("tcp", p.Addr())
 		if err != nil {
@@ -510,6 +495,31 @@ func BenchmarkDelayProxyChunkOverhead(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkDelayProxyLateness reports how late past d the proxy delivers a 64-byte chunk
+// (d = 2ms, one direction, one chunk in flight): the figure the tests do not gate on.
+func BenchmarkDelayProxyLateness(b *testing.B) {
+	const d = 2 * time.Millisecond
+	x := startProxied(b, d, 0)
+	msg, got := make([]byte, 64), make([]byte, 64)
+	var late []time.Duration
+	for b.Loop() {
+		sent := time.Now()
+		if _, err := x.client.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		at, err := readAt(x.server, got)
+		if err != nil {
+			b.Fatal(err)
+		}
+		late = append(late, at.Sub(sent)-d)
+	}
+	slices.Sort(late)
+	q := func(p float64) float64 { return float64(late[min(len(late)-1, int(p*float64(len(late))))].Microseconds()) }
+	b.ReportMetric(q(0.5), "late-p50-µs")
+	b.ReportMetric(q(0.99), "late-p99-µs")
+	b.ReportMetric(float64(late[len(late)-1].Microseconds()), "late-max-µs")
 }
 
 // copyRelay relays one connection to upstream with two io.Copy calls: the baseline of

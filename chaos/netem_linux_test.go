@@ -75,8 +75,8 @@ func roundTrip(t *testing.T, c net.Conn) time.Duration {
 
 // TestNetemNamespace makes a netem namespace with d=2ms. Where netem works (root, a
 // kernel with sch_netem) a loopback round trip inside takes at least 2d. Where it does
-// not (this CI machine's kernel has no qdiscs at all), the error is exact and nothing is
-// left behind.
+// not (this CI machine's kernel has no qdiscs at all), the error is exact, nothing is
+// left behind, and the test says it skipped the delay.
 func TestNetemNamespace(t *testing.T) {
 	const d = 2 * time.Millisecond
 	n, err := NewNetemNamespace(context.Background(), d, 0)
@@ -94,8 +94,8 @@ func TestNetemNamespace(t *testing.T) {
 		if left := ourNamespaces(t); len(left) > 0 {
 			t.Fatalf("namespaces left after a failed NewNetemNamespace: %v", left)
 		}
-		t.Logf("netem unavailable here, as expected: %v", err)
-		return
+		// What could be checked without netem was; the delay itself was not.
+		t.Skipf("skipped: no netem qdisc here (%v); the error and the cleanup were checked, the delay was not", err)
 	}
 	defer func() {
 		if err := n.Close(); err != nil {

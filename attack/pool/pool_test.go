@@ -95,9 +95,11 @@ func TestBlindFailsWithEOFOnConnectionClosedByServerFIN(t *testing.T) {
 	if r := do(t, tr, srv.url()); r.err != nil {
 		t.Fatal(r.err)
 	}
+	answered := time.Now() // the connection went idle before this
 	if n := srv.closeIdle(false); n != 1 {
 		t.Fatalf("server closed %d connections, want 1", n)
 	}
+	minIdle := time.Since(answered) // and is checked out after this
 	r := do(t, tr, srv.url())
 	var pe *pool.Error
 	if !errors.As(r.err, &pe) {
@@ -106,8 +108,8 @@ func TestBlindFailsWithEOFOnConnectionClosedByServerFIN(t *testing.T) {
 	if pe.Class != pool.EOF || !pe.Reused || !pe.Stale() || pe.Op != "read" || !r.wrote {
 		t.Fatalf("got %+v (wrote %v), want a stale eof on read of a reused connection", pe, r.wrote)
 	}
-	if pe.LocalPort == 0 || pe.IdleAge < 20*time.Millisecond {
-		t.Fatalf("local port %d, idle age %s", pe.LocalPort, pe.IdleAge)
+	if pe.LocalPort == 0 || pe.IdleAge < minIdle {
+		t.Fatalf("local port %d, idle age %s, want at least the %s between the response and the next request", pe.LocalPort, pe.IdleAge, minIdle)
 	}
 	if _, exe := srv.counts(); exe != 1 {
 		t.Fatalf("server executed %d requests, want 1 (the stale one never ran)", exe)
@@ -139,8 +141,11 @@ func TestWatchDropsConnectionClosedByServer(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	srv.closeIdle(false)
-	if st := tr.Stats(); st.WatchCloses != 1 {
-		t.Fatalf("watch closes %d, want 1", st.WatchCloses)
+	// The FIN is in the client's socket; the watcher's wake-up to it is the event.
+	for deadline := time.Now().Add(5 * time.Second); tr.Stats().WatchCloses != 1; time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch closes %d 5s after the FIN arrived, want 1", tr.Stats().WatchCloses)
+		}
 	}
 	r := do(t, tr, srv.url())
 	if r.err != nil || r.reused {
@@ -197,14 +202,22 @@ func TestReadProbeAfterSkipsYoungConnections(t *testing.T) {
 
 func TestTimeoutMarginDiscardsConnectionIdlePastTMinusMargin(t *testing.T) {
 	srv := newTestServer(t, "")
-	tr := newTransport(t, "timeout-margin:margin=30ms", 60*time.Millisecond)
+	// T - m = 500ms: the back-to-back request is reused unless the machine stalled the
+	// test for half a second between the two (then the pool was right to drop it, and
+	// the verdict says nothing: the test skips rather than fail).
+	tr := newTransport(t, "timeout-margin:margin=500ms", time.Second)
 	if r := do(t, tr, srv.url()); r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r := do(t, tr, srv.url()); r.err != nil || !r.reused { // idle ~0 < 30ms: reused
+	answered := time.Now()
+	r := do(t, tr, srv.url())
+	if r.err == nil && !r.reused && time.Since(answered) >= 500*time.Millisecond {
+		t.Skipf("the second request came %v after the first response, past T - m: the machine is too busy to test a young connection", time.Since(answered))
+	}
+	if r.err != nil || !r.reused { // idle ~0 < 500ms: reused
 		t.Fatalf("young connection: %+v", r)
 	}
-	time.Sleep(40 * time.Millisecond) // idle 40ms > 60ms-30ms: dropped
+	time.Sleep(600 * time.Millisecond) // idle >= 600ms > 1s - 500ms: dropped
 	if r := do(t, tr, srv.url()); r.err != nil || r.reused {
 		t.Fatalf("old connection: %+v", r)
 	}
@@ -428,7 +441,10 @@ func TestWatchReportsItsWakeUpToTheClose(t *testing.T) {
 	srv.closeIdle(false)
 	select {
 	case w := <-woke:
-		if w.port != serverSees || w.at.Before(closed) || w.at.Sub(closed) > 5*time.Second {
+		// Idle watchers have no timer of their own: a wake-up after the close, on
+		// the closed connection's port, is the FIN's. How soon after is notify lag,
+		// measured in every watch cell (notify_lag_us), not bounded here.
+		if w.port != serverSees || w.at.Before(closed) {
 			t.Fatalf("woke on port %d %v after the close; the server's peer port is %d", w.port, w.at.Sub(closed), serverSees)
 		}
 	case <-time.After(5 * time.Second):

@@ -2,9 +2,11 @@ package pool_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -87,20 +89,51 @@ func (s *testServer) handle(c net.Conn) {
 }
 
 // closeIdle ends every open connection, with an RST when rst is set, and waits until the
-// client's kernel has had time to receive it (loopback delivers within microseconds).
+// client's kernel has received it: the client's socket has left ESTABLISHED (CLOSE_WAIT
+// after the FIN, gone from the table after the RST). Loopback delivers within
+// microseconds, but a loaded machine may defer the delivery to ksoftirqd, and a test that
+// went on before it would race the kernel, not the pool.
 func (s *testServer) closeIdle(rst bool) int {
 	s.mu.Lock()
-	n := 0
+	var ports []int
 	for c := range s.conns {
 		if rst {
 			_ = c.(*net.TCPConn).SetLinger(0)
 		}
+		ports = append(ports, c.RemoteAddr().(*net.TCPAddr).Port)
 		_ = c.Close()
-		n++
 	}
 	s.mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
-	return n
+	waitLeftEstablished(ports, s.ln.Addr().(*net.TCPAddr).Port)
+	return len(ports)
+}
+
+// waitLeftEstablished waits (5s at most) until no loopback socket with one of the local
+// ports, connected to serverPort, is ESTABLISHED in /proc/net/tcp.
+func waitLeftEstablished(ports []int, serverPort int) {
+	want := map[string]bool{}
+	for _, p := range ports {
+		want[fmt.Sprintf("0100007F:%04X 0100007F:%04X 01", p, serverPort)] = true
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		table, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			time.Sleep(20 * time.Millisecond) // no socket table to look at: the old guess
+			return
+		}
+		established := false
+		for _, line := range strings.Split(string(table), "\n") {
+			// "  sl  local_address rem_address   st ...": fields 1-3 are what we match.
+			f := strings.Fields(line)
+			if len(f) > 3 && want[f[1]+" "+f[2]+" "+f[3]] {
+				established = true
+				break
+			}
+		}
+		if !established {
+			return
+		}
+	}
 }
 
 func (s *testServer) counts() (accepted, executed int) {

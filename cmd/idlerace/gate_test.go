@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,6 +12,29 @@ import (
 	"github.com/idlerace/idlerace/matrix"
 	"github.com/idlerace/idlerace/results"
 )
+
+// readProbeRate is read-probe's reset rate in the run at dir, pooled over its repeats
+// as the gate pools it (stale failures over requests).
+func readProbeRate(t *testing.T, dir string) float64 {
+	t.Helper()
+	sum, err := results.ReadSummary(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale, req int64
+	for _, c := range sum.Cells {
+		if c.Strategy == "read-probe" {
+			stale, req = stale+c.Stale, req+c.Requests
+		}
+	}
+	if req == 0 {
+		t.Fatalf("%s has no read-probe request", dir)
+	}
+	return float64(stale) / float64(req)
+}
+
+// closeTo: a and b agree to the 4 significant digits the gate's message prints.
+func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-4*math.Max(math.Abs(b), 1e-3) }
 
 func gateRun(t *testing.T, dir string, probe string) {
 	t.Helper()
@@ -43,13 +67,21 @@ func gateRun(t *testing.T, dir string, probe string) {
 
 // Two runs of the same build pass the gate; a build with a degraded read-probe fails
 // with exit 1, and the message names the cell, the rule, both values and the p-value.
+//
+// The policy is testdata/gate-degraded.yaml, not examples/gate.yaml: the example's
+// 1-point limit on reset_rate is right for a quiet CI runner but not for this test, whose
+// three runs meet whatever load the machine has at the time. A neighbour that stalls the
+// client widens read-probe's window by the stall (measured here: 0.2% quiet, 9% with
+// three other test processes on the two cores), and a gate that compares a quiet run with
+// a busy one would fail the same build. A broken probe loses what blind loses (about half
+// the sweep), so a 20-point limit still separates the two builds by a wide margin.
 func TestGatePassesSameBuildAndFailsDegradedStrategy(t *testing.T) {
 	tmp := t.TempDir()
 	base, same, bad := filepath.Join(tmp, "base"), filepath.Join(tmp, "same"), filepath.Join(tmp, "bad")
 	gateRun(t, base, "read-probe")
 	gateRun(t, same, "read-probe")
 	gateRun(t, bad, "read-probe:after=1h")
-	policy := filepath.Join("..", "..", "examples", "gate.yaml")
+	policy := filepath.Join("testdata", "gate-degraded.yaml")
 
 	code, out, stderr := run(t, "gate", same, "--baseline", base, "--policy", policy)
 	if code != 0 {
@@ -73,8 +105,11 @@ func TestGatePassesSameBuildAndFailsDegradedStrategy(t *testing.T) {
 	}
 	from, _ := strconv.ParseFloat(m[1], 64)
 	to, _ := strconv.ParseFloat(m[2], 64)
-	if from > 0.05 || to < 0.3 {
-		t.Errorf("reset_rate rose from %v to %v; want a read-probe baseline near 0 and a degraded value near blind's", from, to)
+	// The message carries the two runs' own numbers, and the rise it reports is beyond
+	// the policy's limit.
+	baseRate, badRate := readProbeRate(t, base), readProbeRate(t, bad)
+	if !closeTo(from, baseRate) || !closeTo(to, badRate) || to-from <= 0.2 {
+		t.Errorf("reset_rate rose from %v to %v; want the runs' read-probe rates %v and %v, more than 0.2 apart", from, to, baseRate, badRate)
 	}
 	t.Log(strings.TrimSpace(stderr))
 }

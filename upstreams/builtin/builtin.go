@@ -104,6 +104,9 @@ type Server struct {
 	// fired and before the server looks for unread bytes and closes. It lets a test put
 	// a request into the socket at exactly that moment.
 	beforeIdleClose func(net.Conn)
+	// afterRestart, when set by a test before run, is called after each pass of the
+	// restart fault with the number of connections that pass closed.
+	afterRestart func(killed int)
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -312,9 +315,9 @@ func (s *Server) acceptLoop() {
 // kill ends c from outside its goroutine (Close: "shutdown", the restart fault:
 // "restart") unless its own goroutine already did, and wakes that goroutine wherever it
 // waits.
-func (s *Server) kill(c *conn, reason string) {
+func (s *Server) kill(c *conn, reason string) bool {
 	if !c.claimed.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	close(c.killed)
 	unread := chaos.Unread(c.nc)
@@ -324,6 +327,7 @@ func (s *Server) kill(c *conn, reason string) {
 	st := c.st
 	c.mu.Unlock()
 	s.record(c, st, reason, closed, unread)
+	return true
 }
 
 // finish ends c from its own goroutine with an orderly close, unless Close got there first.

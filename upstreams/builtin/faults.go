@@ -80,8 +80,14 @@ func (s *Server) restartLoop(period time.Duration) {
 			open = append(open, c)
 		}
 		s.mu.Unlock()
+		killed := 0
 		for _, c := range open {
-			s.kill(c, upstreams.ReasonRestart)
+			if s.kill(c, upstreams.ReasonRestart) {
+				killed++
+			}
+		}
+		if s.afterRestart != nil {
+			s.afterRestart(killed)
 		}
 	}
 }

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func requireNginx(t *testing.T) {
+func requireNginx(t testing.TB) {
 	t.Helper()
 	realtest.Require(t, "nginx ("+binary+")", DebianPackage, realtest.Executable(binary))
 }
@@ -109,14 +109,22 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 	j := realtest.CloseJitter(t, s.URL(), n, idle)
 	t.Logf("%s T=%v: %v", s.Version(), idle, j)
 	// nginx starts the keep-alive timer from its cached clock (ngx_current_msec, read
-	// once per event-loop turn, millisecond resolution), so a close may come up to 1ms
-	// before T counted from the response's arrival.
-	if j.Min < -time.Millisecond || j.Max > 30*time.Millisecond {
-		t.Errorf("closes landed %v..%v after T, want within [-1ms, 30ms]", j.Min, j.Max)
-	}
+	// once per event-loop turn, millisecond resolution), so a close may come before T
+	// counted from the response's arrival: by up to 1ms typically, and by the length of a
+	// loop turn when the turn was long (seen here: 2.7ms early while 50 connections
+	// arrived at once). That is a fact about nginx, reported by BenchmarkCloseJitter and
+	// by every cell's close_jitter_us; the test only asks that it close near T.
+	realtest.AssertClosesNearTimeout(t, j, idle, 5*time.Millisecond, idle/4)
 	if st := waitStats(t, s, func(st upstreams.Stats) bool { return st.Executed >= n }); st.Executed != n {
 		t.Errorf("Executed = %d, want %d", st.Executed, n)
 	}
+}
+
+func BenchmarkCloseJitter(b *testing.B) {
+	requireNginx(b)
+	const idle = 100 * time.Millisecond
+	s := realtest.Start(b, Start, upstreams.Config{IdleTimeout: idle})
+	realtest.BenchCloseJitter(b, s.URL(), 50, idle)
 }
 
 func TestCancelledContextStopsServer(t *testing.T) {

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func requireNode(t *testing.T) {
+func requireNode(t testing.TB) {
 	t.Helper()
 	realtest.Require(t, "node ("+binary+")", DebianPackage, realtest.Executable(binary))
 }
@@ -80,14 +80,19 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 	j := realtest.CloseJitter(t, s.URL(), n, idle+KeepAliveBuffer)
 	t.Logf("%s T=%v (+%v buffer): %v", s.Version(), idle, KeepAliveBuffer, j)
 	// libuv runs timers against the loop time cached at the start of each turn
-	// (millisecond resolution), so a close may come up to 1ms before T+buffer counted
-	// from the response's arrival.
-	if j.Min < -time.Millisecond || j.Max > 30*time.Millisecond {
-		t.Errorf("closes landed %v..%v after T+%v, want within [-1ms, 30ms]", j.Min, j.Max, KeepAliveBuffer)
-	}
+	// (millisecond resolution), so a close may come before T+buffer counted from the
+	// response's arrival: by up to 1ms typically, by a turn's length when it was long.
+	realtest.AssertClosesNearTimeout(t, j, idle+KeepAliveBuffer, 5*time.Millisecond, idle/4)
 	if st := s.Stats(); st.Executed != n || st.IdleCloses != n || st.Accepted != n {
 		t.Errorf("Stats = %+v, want %d executed, accepted and idle-closed", st, n)
 	}
+}
+
+func BenchmarkCloseJitter(b *testing.B) {
+	requireNode(b)
+	const idle = 100 * time.Millisecond
+	s := realtest.Start(b, Start, upstreams.Config{IdleTimeout: idle})
+	realtest.BenchCloseJitter(b, s.URL(), 50, idle+KeepAliveBuffer)
 }
 
 func TestCancelledContextStopsServer(t *testing.T) {

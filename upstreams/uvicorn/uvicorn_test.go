@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // available asks python once per test binary (it takes a few hundred ms).
 var available = sync.OnceValue(Available)
 
-func requireUvicorn(t *testing.T) {
+func requireUvicorn(t testing.TB) {
 	t.Helper()
 	realtest.Require(t, "uvicorn (module of "+python+")", DebianPackage, available)
 }
@@ -70,13 +70,19 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 	j := realtest.CloseJitter(t, s.URL(), n, idle)
 	t.Logf("%s T=%v: %v", s.Version(), idle, j)
 	// uvicorn arms its keep-alive timer after the response is handed to asyncio's
-	// transport, on the event loop's monotonic clock; closes land a few ms after T.
-	if j.Min < 0 || j.Max > 100*time.Millisecond {
-		t.Errorf("closes landed %v..%v after T, want within [0, 100ms]", j.Min, j.Max)
-	}
+	// transport (loop.call_later reads the monotonic clock afresh), so no close comes
+	// before T; how many ms after T they land is BenchmarkCloseJitter's figure.
+	realtest.AssertClosesNearTimeout(t, j, idle, 0, 0)
 	if st := s.Stats(); st.Executed != n {
 		t.Errorf("Executed = %d, want %d", st.Executed, n)
 	}
+}
+
+func BenchmarkCloseJitter(b *testing.B) {
+	requireUvicorn(b)
+	const idle = time.Second
+	s := realtest.Start(b, Start, upstreams.Config{IdleTimeout: idle})
+	realtest.BenchCloseJitter(b, s.URL(), 50, idle)
 }
 
 func TestCancelledContextStopsServer(t *testing.T) {

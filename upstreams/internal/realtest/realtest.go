@@ -168,6 +168,50 @@ func CloseJitter(t testing.TB, url string, n int, timeout time.Duration) Jitter 
 	return Jitter{N: n, Min: d[0], P50: q(0.5), P99: q(0.99), Max: d[n-1]}
 }
 
+// AssertClosesNearTimeout states what every kind's idle close must do in terms that hold
+// on a loaded machine: the median close lies within [T-medianEarly, T+T/2], and no
+// close comes more than anyEarly before T. A busy neighbour only ever delays a close
+// (MeasureCloses never reports one shorter than the server's real close minus its last
+// write), so the upper bound is loose on purpose: it catches a server that does not close
+// near T at all, while how precisely it closes is a figure for BenchmarkCloseJitter and for
+// every cell of a run (server.close_jitter_us), not a pass/fail here. medianEarly and
+// anyEarly are the kind's own clock resolution: 0 for servers that arm the timer after
+// the response was written on a fresh clock read; an event-loop server that arms it from
+// a clock cached at the start of the loop's turn can close early by that turn's length.
+func AssertClosesNearTimeout(t testing.TB, j Jitter, timeout, medianEarly, anyEarly time.Duration) {
+	t.Helper()
+	if j.P50 < -medianEarly || j.P50 > timeout/2 {
+		t.Errorf("median close landed %v after T=%v, want within [%v, %v] (%v)", j.P50, timeout, -medianEarly, timeout/2, j)
+	}
+	if j.Min < -anyEarly {
+		t.Errorf("a close landed %v before T=%v, want none earlier than %v (%v)", -j.Min, timeout, anyEarly, j)
+	}
+}
+
+// BenchCloseJitter reports how precisely the server at url closes idle connections:
+// each iteration measures n closes at once with MeasureCloses, and the benchmark reports
+// the close minus timeout over all of them (p50, p99, min, max in µs). These are the
+// figures the tests do not gate on.
+func BenchCloseJitter(b *testing.B, url string, n int, timeout time.Duration) {
+	b.Helper()
+	var all []time.Duration
+	for b.Loop() {
+		samples, err := upstreams.MeasureCloses(context.Background(), url, n, timeout+WaitBound)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range samples {
+			all = append(all, s-timeout)
+		}
+	}
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) }
+	b.ReportMetric(q(0.5), "close-p50-µs")
+	b.ReportMetric(q(0.99), "close-p99-µs")
+	b.ReportMetric(float64(all[0].Microseconds()), "close-min-µs")
+	b.ReportMetric(float64(all[len(all)-1].Microseconds()), "close-max-µs")
+}
+
 // AssertGone checks that the server with main process pid (also its process group) has
 // left no process behind and that its directory is gone.
 func AssertGone(t testing.TB, pid int, dir string) {
