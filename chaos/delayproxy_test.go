@@ -516,7 +516,9 @@ func BenchmarkDelayProxyLateness(b *testing.B) {
 		late = append(late, at.Sub(sent)-d)
 	}
 	slices.Sort(late)
-	q := func(p float64) float64 { return float64(late[min(len(late)-1, int(p*float64(len(late))))].Microseconds()) }
+	q := func(p float64) float64 {
+		return float64(late[min(len(late)-1, int(p*float64(len(late))))].Microseconds())
+	}
 	b.ReportMetric(q(0.5), "late-p50-µs")
 	b.ReportMetric(q(0.99), "late-p99-µs")
 	b.ReportMetric(float64(late[len(late)-1].Microseconds()), "late-max-µs")
