@@ -77,6 +77,10 @@ type Server struct {
 
 	rec *upstreams.Recorder // counts, closes and their lateness
 
+	// idleArmed, when a test stores a function here, is called each time net/http arms
+	// an idle deadline: the moment a connection is idle in net/http's own view.
+	idleArmed atomic.Pointer[func()]
+
 	mu     sync.Mutex // guards errLog
 	errLog []string   // net/http's ErrorLog, last lines
 }
@@ -220,11 +224,16 @@ type conn struct {
 
 func (c *conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	if c.idle {
+	idle := c.idle
+	if idle {
 		c.due = t
 	}
 	c.mu.Unlock()
-	return c.TCPConn.SetReadDeadline(t)
+	err := c.TCPConn.SetReadDeadline(t)
+	if f := c.s.idleArmed.Load(); idle && f != nil {
+		(*f)()
+	}
+	return err
 }
 
 func (c *conn) Read(p []byte) (int, error) {

@@ -108,11 +108,23 @@ func TestCloseShutsIdleConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	armed := make(chan struct{}, 1)
+	f := func() {
+		select {
+		case armed <- struct{}{}:
+		default:
+		}
+	}
+	s.idleArmed.Store(&f)
 	c := realtest.Dial(t, s.URL())
 	c.RoundTrip("/")
 	// net/http turns the connection idle (and sets its idle deadline) only after the
-	// client already has the response; let it get there before shutting down.
-	time.Sleep(50 * time.Millisecond)
+	// client already has the response: wait for that before shutting down.
+	select {
+	case <-armed:
+	case <-time.After(realtest.WaitBound):
+		t.Fatal("net/http never armed the idle deadline")
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

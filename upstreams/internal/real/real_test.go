@@ -88,8 +88,10 @@ func TestStopKillsTheWholeGroupWhenTERMIsIgnored(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Errorf("Stop: %v, want nil for a server killed by the signal", err)
 	}
-	if took := time.Since(start); took < sp.Grace || took > sp.Grace+3*time.Second {
-		t.Errorf("Stop took %v, want a little over the %v grace", took, sp.Grace)
+	// Never before the grace (causal); and the SIGKILL, not the sleeps' own 30s, ended
+	// it (a Stop that did not escalate would wait them out).
+	if took := time.Since(start); took < sp.Grace || took >= 25*time.Second {
+		t.Errorf("Stop took %v, want the %v grace and then the kill, well before the children's 30s", took, sp.Grace)
 	}
 	if left := GroupMembers(p.Pid()); len(left) != 0 {
 		t.Errorf("group %d still has %v after Stop", p.Pid(), left)
@@ -112,8 +114,9 @@ func TestStopWithTERMIsQuick(t *testing.T) {
 	}
 	start := time.Now()
 	p.Stop()
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("Stop took %v for a server that obeys SIGTERM", took)
+	// A server that obeys SIGTERM is not waited out for the grace.
+	if took := time.Since(start); took >= sp.Grace {
+		t.Errorf("Stop took %v for a server that obeys SIGTERM, want less than the %v grace", took, sp.Grace)
 	}
 	waitGone(t, p.Pid())
 }
@@ -144,8 +147,9 @@ func TestNeverReadyTimesOutAndStops(t *testing.T) {
 	if !errors.Is(err, ErrNotReady) || !errors.Is(err, upstreams.ErrStart) || !strings.Contains(err.Error(), "log tail: starting") {
 		t.Fatalf("Start: %v, want ErrStart wrapping ErrNotReady with the tail", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("gave up after %v", took)
+	// It gave up at the ready timeout, not when the never-ready server's 30s ran out.
+	if took := time.Since(start); took >= 25*time.Second {
+		t.Errorf("gave up after %v, want soon after the %v ready timeout", took, sp.ReadyTimeout)
 	}
 }
 
