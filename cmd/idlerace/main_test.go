@@ -123,7 +123,10 @@ func TestRunWritesSummaryAndHlogs(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 	blind, margin := sum.Cells[0], sum.Cells[1]
-	if blind.Requests < 40 || blind.ResetRate < 0.3 || blind.Server.UnmatchedFailures != 0 {
+	// The sweep's gaps are 45..75ms around T = 60ms: blind loses about the far half (less
+	// by however late a loaded machine's server closes); the margin drops every
+	// connection idle past 40ms, i.e. all of them, so none can be stale however loaded.
+	if blind.Requests < 40 || blind.ResetRate < 0.2 || blind.Server.UnmatchedFailures != 0 {
 		t.Errorf("blind: %d requests, reset %.3f, unmatched %d", blind.Requests, blind.ResetRate, blind.Server.UnmatchedFailures)
 	}
 	if margin.Stale != 0 || margin.ConnsPer1k < 500 {
