@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,11 +63,18 @@ func TestMeasureClosesTimesEachClose(t *testing.T) {
 	if len(samples) != 8 {
 		t.Fatalf("%d samples, want 8", len(samples))
 	}
+	// time.After never fires early, so no sample is shorter than after; a loaded machine
+	// makes some late, so "about after" is asserted on the median: it is the close that
+	// was timed, not the 5s wait.
 	for i, d := range samples {
-		// time.After never fires early; a loaded machine may make it late.
-		if d < after || d > after+500*time.Millisecond {
-			t.Errorf("sample %d = %v, want about %v", i, d, after)
+		if d < after {
+			t.Errorf("sample %d = %v, before the server's close at %v", i, d, after)
 		}
+	}
+	sorted := slices.Clone(samples)
+	slices.Sort(sorted)
+	if p50 := sorted[len(sorted)/2]; p50 > after+250*time.Millisecond {
+		t.Errorf("median sample %v, want about %v (all: %v)", p50, after, samples)
 	}
 }
 
