@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -77,7 +78,9 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Somewhere after the first cells finished and before the last: 3 waves of ~0.5 s.
-	delay := time.Duration(600+rand.IntN(500)) * time.Millisecond
+	// The delay is seeded so a failure can be replayed (IDLERACE_INTERRUPT_SEED).
+	rng := rand.New(rand.NewPCG(testSeed(t, "IDLERACE_INTERRUPT_SEED"), 0))
+	delay := time.Duration(600+rng.IntN(500)) * time.Millisecond
 	time.Sleep(delay)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
@@ -113,6 +116,23 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 			t.Fatalf("resumed run has %v, uninterrupted %v", resumed, want)
 		}
 	}
+}
+
+// testSeed returns the seed for a test's random choices: $env if set (to replay a
+// failure), else a fresh one. Either way it is logged with the line that replays it.
+func testSeed(t *testing.T, env string) uint64 {
+	t.Helper()
+	if v := os.Getenv(env); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a whole number", env, v)
+		}
+		t.Logf("seed %d (from %s)", seed, env)
+		return seed
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d (replay with %s=%d)", seed, env, seed)
+	return seed
 }
 
 // resultsMatchCells checks that the --results file holds exactly the requests of the
