@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -58,55 +59,72 @@ func TestKilledRunIsReadableAndResumes(t *testing.T) {
 	}
 
 	rng := rand.New(rand.NewPCG(testSeed(t, "IDLERACE_KILL_SEED"), 0))
-	recovered, killed := 0, 0
-	for i := 1; i <= killRuns; i++ {
-		afterCells := rng.IntN(killCells) // 0: right after the run directory appears
-		subDelay := time.Duration(rng.IntN(300)) * time.Millisecond
-		ok := t.Run(fmt.Sprintf("kill%02d", i), func(t *testing.T) {
-			dir := filepath.Join(tmp, fmt.Sprintf("run%02d", i))
-			wasKilled := killRun(t, mf, dir, afterCells, subDelay)
-			if wasKilled {
-				killed++
+	var recovered, killed atomic.Int32
+	// The kills run -parallel (GOMAXPROCS) at a time: each waits mostly on its child.
+	t.Run("group", func(t *testing.T) {
+		for i := 1; i <= killRuns; i++ {
+			afterCells := rng.IntN(killCells) // 0: right after the run directory appears
+			subDelay := time.Duration(rng.IntN(200)) * time.Millisecond
+			if afterCells == 0 && rng.IntN(2) == 0 {
+				subDelay = 0 // as soon as the directory exists: the first writes still going on
 			}
-			checkKilledRun(t, dir, want)
-			// report reads a copy of the directory as the kill left it while --resume
-			// completes the original: two children at once halves the wall time.
-			snap := filepath.Join(tmp, fmt.Sprintf("snap%02d", i))
-			copyDir(t, dir, snap)
-			var wg sync.WaitGroup
-			var reportOut []byte
-			var reportErr error
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				reportOut, reportErr = idlerace("report", snap).CombinedOutput()
-			}()
-			resumeOut, resumeErr := idlerace("run", "--resume", dir, "-q", "--no-report").CombinedOutput()
-			wg.Wait()
-			if reportErr != nil {
-				t.Errorf("idlerace report on the killed run: %v\n%s", reportErr, reportOut)
-			} else if _, err := os.Stat(filepath.Join(snap, "report.html")); err != nil {
-				t.Errorf("idlerace report exited 0 but: %v", err)
-			}
-			if resumeErr != nil {
-				t.Fatalf("resume: %v\n%s", resumeErr, resumeOut)
-			}
-			man, err := results.ReadManifest(filepath.Join(dir, "manifest.json"))
-			if err != nil || man.State != "complete" || man.CellsDone != killCells {
-				t.Fatalf("after resume: manifest %+v, %v", man, err)
-			}
-			if got := cellIDs(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
-				t.Fatalf("resumed run has cells %v, the uninterrupted one %v", got, want)
-			}
-			if left := tempFiles(t, dir); len(left) > 0 {
-				t.Errorf("after resume, temp files remain: %v", left)
-			}
-		})
-		if ok {
-			recovered++
+			t.Run(fmt.Sprintf("kill%02d", i), func(t *testing.T) {
+				t.Parallel()
+				t.Logf("SIGKILL after %d cells + %s", afterCells, subDelay)
+				killAndRecover(t, tmp, mf, i, afterCells, subDelay, want, &killed)
+				if !t.Failed() {
+					recovered.Add(1)
+				}
+			})
 		}
+	})
+	t.Logf("kill -9: %d/%d runs recovered (%d killed mid-run, %d finished before the kill)", recovered.Load(), killRuns, killed.Load(), killRuns-int(killed.Load()))
+	if recovered.Load() != killRuns {
+		t.Fail()
 	}
-	t.Logf("kill -9: %d/%d runs recovered (%d killed mid-run, %d finished before the kill)", recovered, killRuns, killed, killRuns-killed)
+}
+
+// killAndRecover is one kill: run, SIGKILL, check the directory, report it, resume it.
+func killAndRecover(t *testing.T, tmp, mf string, i, afterCells int, subDelay time.Duration, want []string, killed *atomic.Int32) {
+	t.Helper()
+	dir := filepath.Join(tmp, fmt.Sprintf("run%02d", i))
+	wasKilled := killRun(t, mf, dir, afterCells, subDelay)
+	if wasKilled {
+		killed.Add(1)
+	}
+	checkKilledRun(t, dir, want)
+	// report reads a copy of the directory as the kill left it while --resume
+	// completes the original, both at once.
+	snap := filepath.Join(tmp, fmt.Sprintf("snap%02d", i))
+	copyDir(t, dir, snap)
+	var wg sync.WaitGroup
+	var reportOut []byte
+	var reportErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reportOut, reportErr = idlerace("report", snap).CombinedOutput()
+	}()
+	resumeOut, resumeErr := idlerace("run", "--resume", dir, "-q", "--no-report").CombinedOutput()
+	wg.Wait()
+	if reportErr != nil {
+		t.Errorf("idlerace report on the killed run: %v\n%s", reportErr, reportOut)
+	} else if _, err := os.Stat(filepath.Join(snap, "report.html")); err != nil {
+		t.Errorf("idlerace report exited 0 but: %v", err)
+	}
+	if resumeErr != nil {
+		t.Fatalf("resume: %v\n%s", resumeErr, resumeOut)
+	}
+	man, err := results.ReadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil || man.State != "complete" || man.CellsDone != killCells {
+		t.Fatalf("after resume: manifest %+v, %v", man, err)
+	}
+	if got := cellIDs(t, dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("resumed run has cells %v, the uninterrupted one %v", got, want)
+	}
+	if left := tempFiles(t, dir); len(left) > 0 {
+		t.Errorf("after resume, temp files remain: %v", left)
+	}
 }
 
 // killRun starts `idlerace run` into dir and sends SIGKILL once afterCells cells have
@@ -142,8 +160,10 @@ func killRun(t *testing.T, mf, dir string, afterCells int, subDelay time.Duratio
 	}()
 	exited := false
 	if afterCells == 0 {
+		// The run directory appears whole (results.CreateDirAtomic): its existence is
+		// the event "the run has begun".
 		for !exited {
-			if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
+			if _, err := os.Stat(dir); err == nil {
 				break
 			}
 			select {
