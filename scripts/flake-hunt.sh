@@ -11,10 +11,11 @@
 #   --keep      keep the temp dir (the clone and every run's log) and print its path
 # Environment: FLAKE_PKGS passes PKGS=... to make (default: the Makefile's ./...), e.g.
 #   FLAKE_PKGS=./results/ scripts/flake-hunt.sh 3
+# FLAKE_TIMEOUT bounds each run (default 30m; a run that hits it counts as failed).
 # Exit status: 0 every run passed, 1 some run failed, 2 bad usage or the clone failed.
 set -euo pipefail
 
-usage() { sed -n '6,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '/^# Usage/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 busy=0 keep=0 ref=main repo=""
 while [ $# -gt 0 ]; do
@@ -70,6 +71,7 @@ if [ "$busy" -eq 1 ]; then
 	echo "flake-hunt: --busy: spin loop pid $spin on CPU 1" >&2
 fi
 
+run_timeout=${FLAKE_TIMEOUT:-30m}
 makeargs=()
 [ -n "${FLAKE_PKGS:-}" ] && makeargs+=("PKGS=$FLAKE_PKGS")
 
@@ -94,15 +96,20 @@ passed=0
 for i in $(seq 1 "$n"); do
 	log=$tmp/logs/run$i.log
 	start=$(date +%s%N)
-	if make -C "$src" --no-print-directory test "${makeargs[@]}" >"$log" 2>&1; then
+	rc=0
+	timeout --kill-after=30s "$run_timeout" make -C "$src" --no-print-directory test "${makeargs[@]}" >"$log" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ]; then
 		status=pass
 		passed=$((passed + 1))
 	else
 		status=FAIL
 	fi
 	secs=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-	failures "$log" | tee -a "$tmp/all-failures" >"$tmp/logs/run$i.failures"
-	printf 'run %d/%d: %s in %s s (%d failing tests)\n' "$i" "$n" "$status" "$secs" "$(grep -vc '(package FAIL)' "$tmp/logs/run$i.failures" || true)"
+	{
+		failures "$log"
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "make test: (timed out after $run_timeout)"; fi
+	} | tee -a "$tmp/all-failures" >"$tmp/logs/run$i.failures"
+	printf 'run %d/%d: %s in %s s (%d failing tests)\n' "$i" "$n" "$status" "$secs" "$(grep -vc '(package FAIL)\|(timed out' "$tmp/logs/run$i.failures" || true)"
 	if [ "$status" = FAIL ] && [ ! -s "$tmp/logs/run$i.failures" ]; then
 		echo "  make test failed without a failing test or package; its last lines:"
 		tail -n 5 "$log" | sed 's/^/  | /'
