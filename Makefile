@@ -1,6 +1,7 @@
 # idlerace's vocabulary: make run, make test, make bench, make lint, make ci.
-# Each target sets up what it needs on a fresh machine (Go modules; Debian packages when
-# running as root, see scripts/deps.sh).
+# Each target sets up what it needs on a fresh machine (scripts/deps.sh): build and run
+# only Go modules; test, bench and ci also the Debian packages of the real upstreams,
+# Chromium and Prometheus, when running as root.
 
 GO      ?= go
 BIN     := bin/idlerace
@@ -10,14 +11,22 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 BENCH_COUNT ?= 6
 
-.PHONY: all deps build run test bench lint ci clean
+.PHONY: all deps deps-run deps-real deps-test build run test bench lint ci clean
 
 all: build
 
-deps:
-	@bash scripts/deps.sh
+## deps-run: Go modules (all the builtin upstream needs); deps-real: also nginx, uvicorn,
+## node and iproute2 (examples/real-upstreams.yaml, netem); deps-test: also chromium and
+## prometheus, which only tests use
+deps-run:
+	@bash scripts/deps.sh run
+deps-real:
+	@bash scripts/deps.sh real
+deps-test:
+	@bash scripts/deps.sh test
+deps: deps-test
 
-build: deps
+build: deps-run
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/idlerace
 
 ## run: the embedded default benchmark (builtin upstream, T=100ms, three skews, every strategy)
@@ -26,23 +35,23 @@ run: build
 
 ## test: every test, on real loopback sockets, under the race detector; one package at a
 ## time (-p 1), because the race tests measure timing and 2 cores are all there is
-test: deps
+test: deps-test
 	$(GO) test -race -count=1 -p 1 -timeout 15m $(PKGS)
 
 ## bench: benchmarks; compare two runs with `make benchstat OLD=a.txt NEW=b.txt`
-bench: deps
+bench: deps-test
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(PKGS) | tee bench.txt
 
 benchstat:
 	$(GO) tool -modfile=tools/go.mod benchstat $(OLD) $(NEW)
 
-lint: deps
+lint: deps-run
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool -modfile=tools/go.mod staticcheck $(PKGS)
 
 ## ci: what .ci/run calls: vet, then the README's test command (race detector on)
-ci: deps
+ci: deps-test
 	$(GO) vet $(PKGS)
 	$(MAKE) test
 

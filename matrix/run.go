@@ -194,22 +194,31 @@ type runState struct {
 	pos      map[string]int
 }
 
+// begin makes the run directory. A new one appears whole (matrix.yaml, summary.json with
+// no cells, manifest.json, cells/), so a process killed at any point leaves either no
+// directory or one that --resume and report can read. An existing one (--resume) is
+// first cleared of the temp files an earlier process, killed mid-write, left behind.
 func (st *runState) begin() error {
 	dir := st.opts.OutDir
 	if dir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "cells"), 0o755); err != nil {
+	if _, err := results.RemoveTemps(dir); err != nil {
 		return fmt.Errorf("run directory: %w", err)
 	}
-	if st.opts.MatrixYAML != nil {
-		if err := results.WriteFileAtomic(filepath.Join(dir, "matrix.yaml"), st.opts.MatrixYAML, 0o644); err != nil {
-			return err
+	return results.CreateDirAtomic(dir, func(d string) error {
+		if err := os.MkdirAll(filepath.Join(d, "cells"), 0o755); err != nil {
+			return fmt.Errorf("run directory: %w", err)
 		}
-		st.manifest.Matrix = "matrix.yaml"
-	}
-	st.collect()
-	return st.write()
+		if st.opts.MatrixYAML != nil {
+			if err := results.WriteFileAtomic(filepath.Join(d, "matrix.yaml"), st.opts.MatrixYAML, 0o644); err != nil {
+				return err
+			}
+			st.manifest.Matrix = "matrix.yaml"
+		}
+		st.collect()
+		return st.writeTo(d)
+	})
 }
 
 // finish records a finished cell and writes its files.
@@ -246,8 +255,11 @@ func (st *runState) collect() {
 	st.manifest.CellsDone = len(cells)
 }
 
-func (st *runState) write() error {
-	dir := st.opts.OutDir
+// write writes the summary, then the manifest: after a crash between the two the
+// manifest is one cell behind summary.json, which is the record of what finished.
+func (st *runState) write() error { return st.writeTo(st.opts.OutDir) }
+
+func (st *runState) writeTo(dir string) error {
 	if dir == "" {
 		return nil
 	}

@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for idlerace: Go modules always; when running as root, the
-# Debian packages the real upstreams, the latency path and the report tests use. Without
-# root it says what to install and goes on (the tests that need them say so and fail in
-# CI, where IDLERACE_REQUIRE_REAL=1).
+# Sets up a fresh machine for idlerace, one set of dependencies at a time:
+#
+#   scripts/deps.sh run    Go modules only: all that `make build` and `make run` (the
+#                          embedded default, builtin upstream) need. Installs nothing else.
+#   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
+#                          netem path: nginx, python3-uvicorn, nodejs, iproute2 (for
+#                          `idlerace run -f examples/real-upstreams.yaml`, --latency netem:D)
+#   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
+#                          tests) and prometheus (the Grafana dashboard's queries). The
+#                          default, and what `make test` and `make ci` call.
+#
+# Debian packages are installed only when running as root. Without root it says what to
+# install and goes on (the tests that need them say so, and fail in CI, where
+# IDLERACE_REQUIRE_REAL=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+set_name=${1:-test}
+case "$set_name" in
+run | real | test) ;;
+*)
+	echo "idlerace: scripts/deps.sh $set_name: want run, real or test" >&2
+	exit 2
+	;;
+esac
 
 if ! command -v go >/dev/null 2>&1; then
 	echo "idlerace: Go 1.26 is required (https://go.dev/dl); it was not found on PATH" >&2
 	exit 2
 fi
 go mod download
+[ "$set_name" = run ] && exit 0
 
 # command -> Debian package that provides it
 declare -A want=(
@@ -18,9 +38,11 @@ declare -A want=(
 	[ip]=iproute2
 	[tc]=iproute2
 	[node]=nodejs
-	[chromium]=chromium
-	[prometheus]=prometheus
 )
+if [ "$set_name" = test ]; then
+	want[chromium]=chromium
+	want[prometheus]=prometheus
+fi
 missing=()
 for cmd in "${!want[@]}"; do
 	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then
@@ -33,13 +55,17 @@ if ! /usr/bin/python3 -c 'import uvicorn' >/dev/null 2>&1; then
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+pkgs=${pkgs% }
 if [ "$(id -u)" -ne 0 ]; then
-	echo "idlerace: not root, so not installing Debian packages; the real-upstream, netem and report tests need: sudo apt-get install -y $pkgs" >&2
+	if [ "$set_name" = test ]; then
+		echo "idlerace: not root, so not installing Debian packages; the real-upstream, netem and report tests need: sudo apt-get install -y $pkgs" >&2
+	else
+		echo "idlerace: not root, so not installing Debian packages; the real upstreams and the netem path need: sudo apt-get install -y $pkgs" >&2
+	fi
 	exit 0
 fi
 echo "idlerace: installing Debian packages: $pkgs" >&2
 export DEBIAN_FRONTEND=noninteractive
-stamp=/var/lib/apt/periodic/update-success-stamp
 if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] || [ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin +720 2>/dev/null)" ]; then
 	apt-get update -qq
 fi

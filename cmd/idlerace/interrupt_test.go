@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -76,14 +77,31 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Somewhere after the first cells finished and before the last: 3 waves of ~0.5 s.
-	delay := time.Duration(600+rand.IntN(500)) * time.Millisecond
+	// SIGINT a seeded delay after the run began (its directory appears whole, long after
+	// the signal handler is in place) and before the last of its 3 waves of 400ms cells
+	// can finish. Counting from the child's start instead, a start slowed by a loaded
+	// machine let SIGINT kill the process before it handled the signal. The delay is
+	// seeded so a failure can be replayed (IDLERACE_INTERRUPT_SEED).
+	rng := rand.New(rand.NewPCG(testSeed(t, "IDLERACE_INTERRUPT_SEED"), 0))
+	delay := time.Duration(100+rng.IntN(900)) * time.Millisecond
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for {
+		if _, err := os.Stat(part); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("run exited before its run directory appeared: %v\n%s", err, stderr.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
 	time.Sleep(delay)
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	err := <-exited
 	ee, ok := err.(*exec.ExitError)
 	if !ok || ee.ExitCode() != 130 {
-		t.Fatalf("after SIGINT at %s: %v (want exit 130)\n%s", delay, err, stderr.String())
+		t.Fatalf("after SIGINT %s into the run: %v (want exit 130)\n%s", delay, err, stderr.String())
 	}
 	man, err := results.ReadManifest(filepath.Join(part, "manifest.json"))
 	if err != nil {
@@ -93,7 +111,7 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 	if man.State != "partial" || man.CellsDone != len(got) || len(got) >= 6 {
 		t.Fatalf("interrupted at %s: manifest %s with %d done, %d cells on disk", delay, man.State, man.CellsDone, len(got))
 	}
-	t.Logf("SIGINT at %s left %d of 6 cells", delay, len(got))
+	t.Logf("SIGINT %s after the run began left %d of 6 cells", delay, len(got))
 	// The cell cut short is in neither the summary nor --results.
 	resultsMatchCells(t, part, part+".gob")
 
@@ -113,6 +131,23 @@ func TestInterruptedRunResumesToTheSameCells(t *testing.T) {
 			t.Fatalf("resumed run has %v, uninterrupted %v", resumed, want)
 		}
 	}
+}
+
+// testSeed returns the seed for a test's random choices: $env if set (to replay a
+// failure), else a fresh one. Either way it is logged with the line that replays it.
+func testSeed(t *testing.T, env string) uint64 {
+	t.Helper()
+	if v := os.Getenv(env); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a whole number", env, v)
+		}
+		t.Logf("seed %d (from %s)", seed, env)
+		return seed
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d (replay with %s=%d)", seed, env, seed)
+	return seed
 }
 
 // resultsMatchCells checks that the --results file holds exactly the requests of the
