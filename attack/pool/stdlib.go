@@ -2,9 +2,11 @@ package pool
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // stdlib is Go's net/http.Transport, unmodified: the reference row. Its persistConn
@@ -37,18 +39,47 @@ func (stdlib) NewTransport(cfg Config) Transport {
 			}
 			return c, err
 		},
-		MaxIdleConnsPerHost:   cfg.MaxIdle,
-		MaxIdleConns:          0,
-		DisableCompression:    true,
-		ResponseHeaderTimeout: cfg.RequestTimeout,
-		ForceAttemptHTTP2:     false,
+		MaxIdleConnsPerHost:    cfg.MaxIdle,
+		MaxIdleConns:           0,
+		DisableCompression:     true,
+		ResponseHeaderTimeout:  cfg.RequestTimeout,
+		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+		ForceAttemptHTTP2:      false,
 	}
+	t.timeout = cfg.RequestTimeout
 	return t
 }
 
 type stdTransport struct {
 	*http.Transport
+	timeout  time.Duration
 	newConns atomic.Int64
+}
+
+// RoundTrip bounds the whole exchange, body included, by Config.RequestTimeout, as
+// http.Client.Timeout does: ResponseHeaderTimeout alone lets a trickled body hold the
+// request for ever.
+func (t *stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.Transport.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody releases the request's timeout when the caller is done with the body.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func (t *stdTransport) Stats() Stats { return Stats{NewConns: t.newConns.Load()} }
