@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/idlerace/idlerace/results"
+	"github.com/idlerace/idlerace/upstreams/hostile"
+)
+
+// A --timeout that cannot bound a request is bad input: one line, exit 2.
+func TestBadTimeoutIsOneLineAndExitCode2(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--timeout", "0s"},
+		{"run", "--timeout", "-1s"},
+		{"attack", "--target", "http://127.0.0.1:1/", "--idle-timeout", "1s", "--timeout", "0s"},
+		{"attack", "--target", "http://127.0.0.1:1/", "--idle-timeout", "1s", "--timeout", "-5ms"},
+	} {
+		code, _, stderr := run(t, args...)
+		if code != exitBadInput || !strings.Contains(stderr, "--timeout") || !strings.Contains(stderr, "must be > 0") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and the --timeout named", args, code, stderr)
+		}
+		if n := strings.Count(strings.TrimRight(stderr, "\n"), "\n"); n != 0 {
+			t.Errorf("%v: stderr has %d lines, want 1: %q", args, n+1, stderr)
+		}
+	}
+	if code, _, stderr := run(t, "run", "--timeout", "soon"); code != exitBadInput || !strings.Contains(stderr, `invalid argument "soon"`) {
+		t.Errorf("--timeout soon: exit %d, %q", code, stderr)
+	}
+}
+
+// idlerace attack against every hostile server, each in a child process so its exit
+// code and peak RSS are its own: the run completes (exit 0, every paced request
+// recorded), each failure has the kind's class, and no kind costs much more memory than
+// the cheapest (a leak of the huge-header server's 2 MiB a request, 50 requests, would
+// add 100 MiB). The log is the README's hostile-upstream table.
+func TestAttackHostileUpstreamsTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 15s of attacks")
+	}
+	type row struct {
+		name, classes string
+		code          int
+		requests      int64
+		peakKiB       int64
+	}
+	var rows []row
+	for _, k := range hostile.Kinds() {
+		srv := hostile.Start(t, k.Name, hostile.Options{}) // the kit's defaults: 1 byte/s, 2 MiB
+		cmd := idlerace("attack", "--target", srv.URL(), "--strategy", "blind", "--load", "constant:rate=50/s,duration=1s",
+			"--idle-timeout", "1s", "--timeout", "500ms", "--format", "json")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		srv.Close()
+		r := row{name: k.Name, code: cmd.ProcessState.ExitCode(), peakKiB: cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}
+		if r.code != 0 {
+			t.Errorf("%s: exit %d: %s", k.Name, r.code, stderr.String())
+			rows = append(rows, r)
+			continue
+		}
+		var sum results.Summary
+		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil || len(sum.Cells) != 1 {
+			t.Fatalf("%s: %v: %s", k.Name, err, stdout.String())
+		}
+		c := sum.Cells[0]
+		r.requests = c.Requests
+		got := map[string]int64{"": c.OK, "reset_write": c.Failures.ResetWrite, "reset_read": c.Failures.ResetRead,
+			"eof": c.Failures.EOF, "timeout": c.Failures.Timeout, "other": c.Failures.Other}
+		var parts []string
+		for _, class := range []string{"", "reset_write", "reset_read", "eof", "timeout", "other"} {
+			n := got[class]
+			if n == 0 {
+				continue
+			}
+			name := class
+			if name == "" {
+				name = "ok"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d", name, n))
+			if !slices.Contains(k.Expect, class) {
+				t.Errorf("%s: %d requests %s, want only %q", k.Name, n, name, k.Expect)
+			}
+		}
+		r.classes = strings.Join(parts, ", ")
+		if c.Requests < 45 || c.Stale != 0 {
+			t.Errorf("%s: %d requests of 50, %d stale", k.Name, c.Requests, c.Stale)
+		}
+		rows = append(rows, r)
+	}
+	least := rows[0].peakKiB
+	for _, r := range rows {
+		least = min(least, r.peakKiB)
+	}
+	t.Logf("| case | class (requests) | exit | peak RSS |")
+	t.Logf("|---|---|---|---|")
+	for _, r := range rows {
+		t.Logf("| %s | %s | %d | %.1f MiB |", r.name, r.classes, r.code, float64(r.peakKiB)/1024)
+		if r.peakKiB > least+64<<10 {
+			t.Errorf("%s: peak RSS %d KiB, the cheapest kind %d KiB", r.name, r.peakKiB, least)
+		}
+	}
+}
