@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 )
@@ -34,10 +35,11 @@ func (stdlib) NewTransport(cfg Config) Transport {
 	t.Transport = &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := cfg.Dial(ctx, network, addr)
-			if err == nil {
-				t.newConns.Add(1)
+			if err != nil {
+				return nil, err
 			}
-			return c, err
+			t.newConns.Add(1)
+			return &countingConn{Conn: c}, nil
 		},
 		MaxIdleConnsPerHost:    cfg.MaxIdle,
 		MaxIdleConns:           0,
@@ -61,13 +63,46 @@ type stdTransport struct {
 // request for ever.
 func (t *stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	var (
+		conn   *countingConn
+		before int64
+		info   httptrace.GotConnInfo
+	)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if c, ok := i.Conn.(*countingConn); ok {
+			conn, before, info = c, c.read.Load(), i
+		}
+	}})
 	resp, err := t.Transport.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
+		// net/http reports a close after "100 Continue" (or mid-status-line) as a
+		// plain EOF: if the server had sent bytes, it had begun to answer, which the
+		// idle-close race never does.
+		if conn != nil && conn.read.Load() > before && Classify(err, true).Stale(true) {
+			port := 0
+			if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+				port = a.Port
+			}
+			return nil, &Error{Class: Other, Reused: info.Reused, IdleAge: info.IdleTime, LocalPort: port, Op: "read", Err: err}
+		}
 		return nil, err
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// countingConn counts the bytes read from a connection, so that RoundTrip can tell
+// whether the server had begun to answer before a failure.
+type countingConn struct {
+	net.Conn
+	read atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
 }
 
 // cancelBody releases the request's timeout when the caller is done with the body.
