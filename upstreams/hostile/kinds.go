@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // The misbehaviours. Each reads the request the way its real counterpart would, then
@@ -32,18 +33,8 @@ func init() {
 			if readRequest(c) != nil {
 				return
 			}
-			bw := bufio.NewWriterSize(c, 64<<10)
-			_, _ = io.WriteString(bw, "HTTP/1.1 200 OK\r\n")
-			pad := strings.Repeat("a", 1000)
-			for i, n := 0, 0; n < s.opt.HeaderBytes; i++ {
-				k, err := fmt.Fprintf(bw, "X-Pad-%05d: %s\r\n", i, pad)
-				if err != nil {
-					return // the client stopped reading and closed: done
-				}
-				n += k
-			}
-			_, _ = io.WriteString(bw, "Content-Length: 2\r\n\r\nok")
-			_ = bw.Flush()
+			// The client stops reading at its limit and closes: the write then fails.
+			_, _ = c.Write(hugeHeaderResponse(s.opt.HeaderBytes))
 		},
 	})
 	register(Kind{
@@ -156,4 +147,22 @@ func readHead(c net.Conn) error {
 		head = append(head, b[0])
 	}
 	return nil
+}
+
+var hugeHeaders sync.Map // header block size -> the whole response, built once
+
+// hugeHeaderResponse is a 200 whose header block holds n bytes of 1 KiB X-Pad headers.
+func hugeHeaderResponse(n int) []byte {
+	if b, ok := hugeHeaders.Load(n); ok {
+		return b.([]byte)
+	}
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	pad := strings.Repeat("a", 1000)
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "X-Pad-%05d: %s\r\n", i, pad)
+	}
+	b.WriteString("Content-Length: 2\r\n\r\nok")
+	v, _ := hugeHeaders.LoadOrStore(n, b.Bytes())
+	return v.([]byte)
 }
