@@ -34,6 +34,10 @@ type CellSpec struct {
 	Method      string
 	Seed        uint64
 	Repeat      int
+	// RequestTimeout bounds each request from its write to the end of its response
+	// (pool.Config.RequestTimeout; 0 means its default, 30s like vegeta's -timeout).
+	// Not part of the cell's identity: it bounds a broken server, not the race.
+	RequestTimeout time.Duration
 }
 
 // Prepared is a CellSpec whose parts parsed.
@@ -70,6 +74,9 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	var err error
 	if s.IdleTimeout <= 0 {
 		return nil, bad(fmt.Errorf("idle timeout %s: must be > 0 (a duration such as 100ms or 5s)", s.IdleTimeout))
+	}
+	if s.RequestTimeout < 0 {
+		return nil, bad(fmt.Errorf("request timeout %s: must be > 0 (a duration such as 1s or 30s)", s.RequestTimeout))
 	}
 	if p.Strategy, err = pool.Parse(s.Strategy); err != nil {
 		return nil, bad(err)
@@ -293,7 +300,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Seed:        s.Seed + uint64(s.Repeat),
 		RunID:       fmt.Sprintf("%x", started.UnixNano()),
 		NewTransport: func() pool.Transport {
-			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout, Dial: dial, OnWatchClose: watched.add})
+			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout, Dial: dial, OnWatchClose: watched.add})
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)

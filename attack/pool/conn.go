@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bufio"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 // the goroutine that has checked it out (or, while it is idle, its watcher) touches it.
 type Conn struct {
 	nc net.Conn
+	lr limitedReader // between nc and br: caps a response's header block, counts its bytes
 	br *bufio.Reader
 	bw *bufio.Writer
 
@@ -40,11 +42,12 @@ type Conn struct {
 func newConn(nc net.Conn, idleTimeout time.Duration) *Conn {
 	c := &Conn{
 		nc:          nc,
-		br:          bufio.NewReaderSize(nc, 4096),
+		lr:          limitedReader{r: nc, left: math.MaxInt64},
 		bw:          bufio.NewWriterSize(nc, 4096),
 		Created:     time.Now(),
 		IdleTimeout: idleTimeout,
 	}
+	c.br = bufio.NewReaderSize(&c.lr, 4096)
 	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
 		c.LocalPort = a.Port
 	}
@@ -80,4 +83,40 @@ func parseKeepAliveTimeout(v string) time.Duration {
 		return time.Duration(sec * float64(time.Second))
 	}
 	return 0
+}
+
+// limitedReader is what the connection's bufio.Reader reads through: while a response's
+// header block is read it allows only Config.MaxResponseHeaderBytes from the socket (as
+// net/http's persistConn.readLimit does), so a server sending megabytes of headers costs
+// the client at most the limit; and it counts the bytes read since the request was
+// written, so the pool knows whether the server had begun to answer.
+type limitedReader struct {
+	r    net.Conn
+	left int64 // bytes still allowed; math.MaxInt64 outside a header block
+	got  int64 // bytes read since the last reset
+	err  error // the socket's last error since the last reset
+}
+
+// reset starts counting a new exchange; buffered counts bytes already read ahead.
+func (l *limitedReader) reset(buffered int) {
+	l.got, l.err = int64(buffered), nil
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		l.err = errHeaderLimit
+		return 0, errHeaderLimit
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	if l.left != math.MaxInt64 {
+		l.left -= int64(n)
+	}
+	l.got += int64(n)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
 }

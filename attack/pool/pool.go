@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -23,9 +25,16 @@ type Config struct {
 	MaxIdle int
 	// DialTimeout bounds one dial (default 5s).
 	DialTimeout time.Duration
-	// RequestTimeout bounds one attempt's write and response headers (default 30s); an
-	// attempt past it fails as Timeout.
+	// RequestTimeout bounds one attempt from its write to the end of its response body
+	// (default 30s, vegeta's -timeout): a server that never answers, or trickles its
+	// response, costs a worker at most this long, and the attempt fails as Timeout.
 	RequestTimeout time.Duration
+	// MaxResponseHeaderBytes caps the bytes read for a response's header block, 1xx
+	// interim responses included (default 1 MiB, net/http's DefaultMaxHeaderBytes: what
+	// Go's server accepts of a request's headers; net/http.Transport allows 10 MiB). A
+	// server that sends more fails the attempt as Other (ErrResponseHeaderTooLarge)
+	// after at most this many bytes, however many it sends.
+	MaxResponseHeaderBytes int64
 	// Dial replaces the dialer, e.g. to count connections or go through a delay proxy.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// OnWatchClose, if set, is called when an idle watcher wakes to a close (EOF, RST or
@@ -35,6 +44,20 @@ type Config struct {
 	OnWatchClose func(localPort int, at time.Time)
 }
 
+// DefaultRequestTimeout is Config.RequestTimeout's default: vegeta's -timeout.
+const DefaultRequestTimeout = 30 * time.Second
+
+// DefaultMaxResponseHeaderBytes is Config.MaxResponseHeaderBytes's default, 1 MiB.
+const DefaultMaxResponseHeaderBytes = http.DefaultMaxHeaderBytes
+
+// ErrResponseHeaderTooLarge is wrapped by the error of an attempt whose response headers
+// passed Config.MaxResponseHeaderBytes.
+var ErrResponseHeaderTooLarge = errors.New("server response headers exceeded the limit")
+
+// errHeaderLimit is what the connection's limited reader returns once the header block
+// has used up its allowance.
+var errHeaderLimit = errors.New("response header read limit exhausted")
+
 func (cfg Config) withDefaults() Config {
 	if cfg.MaxIdle <= 0 {
 		cfg.MaxIdle = 64
@@ -43,7 +66,10 @@ func (cfg Config) withDefaults() Config {
 		cfg.DialTimeout = 5 * time.Second
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 30 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxResponseHeaderBytes <= 0 {
+		cfg.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
 	}
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: cfg.DialTimeout}
@@ -197,9 +223,11 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 			if req.Body != nil {
 				_ = req.Body.Close() // a RoundTripper closes the body, even on error
 			}
-			cls := Other
-			if Classify(err, false) == Timeout {
-				cls = Timeout
+			// A refused dial is Other; a dial the server accepted and reset at once
+			// (a full backlog, a firewall) is an RST before the request went out.
+			cls := Classify(err, false)
+			if cls != Timeout && cls != ResetWrite {
+				cls = Other
 			}
 			return nil, &Error{Class: cls, Op: "dial", Err: err}
 		}
@@ -211,7 +239,14 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 	}
 	fail := func(op string, err error, wrote bool) *Error {
 		c.close()
-		return &Error{Class: Classify(err, wrote), Reused: reused, IdleAge: idleAge, LocalPort: c.LocalPort, Op: op, Err: err}
+		cls := Classify(err, wrote)
+		if c.lr.got > 0 && cls != Timeout {
+			// The server had begun to answer: whatever ended the exchange (a close
+			// after "100 Continue", a status line cut short, an RST mid-header) is not
+			// the idle-close race, which ends before any response byte.
+			cls = Other
+		}
+		return &Error{Class: cls, Reused: reused, IdleAge: idleAge, LocalPort: c.LocalPort, Op: op, Err: err}
 	}
 
 	deadline := time.Now().Add(p.cfg.RequestTimeout)
@@ -229,6 +264,7 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 	}()
 
 	c.Requests++
+	c.lr.reset(c.br.Buffered())
 	err := req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
@@ -239,17 +275,14 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 	if err != nil {
 		return nil, fail("write", err, false)
 	}
-	resp, err := http.ReadResponse(c.br, req)
+	resp, err := p.readResponse(c, req, trace)
 	if err != nil {
 		return nil, fail("read", err, true)
-	}
-	if trace != nil && trace.GotFirstResponseByte != nil {
-		trace.GotFirstResponseByte()
 	}
 	for _, o := range p.observers {
 		o.Observe(c, resp)
 	}
-	keep := !resp.Close && !req.Close
+	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	// If the cancel callback already ran (or is running), it may yet poison the
 	// connection's deadline: such a connection must not go back to the pool.
 	stopped = true
@@ -262,6 +295,45 @@ func (p *Pool) attempt(req *http.Request, addr string, trace *httptrace.ClientTr
 		resp.Body = &body{rc: resp.Body, p: p, c: c, addr: addr, keep: keep}
 	}
 	return resp, nil
+}
+
+// readResponse reads the final response to req, skipping 1xx interim responses as
+// net/http.Transport does (a "100 Continue" is not the answer: a close after it must not
+// hand the caller a 100 and put a dead connection back in the pool). The header blocks
+// of all of them share one MaxResponseHeaderBytes allowance.
+func (p *Pool) readResponse(c *Conn, req *http.Request, trace *httptrace.ClientTrace) (*http.Response, error) {
+	c.lr.left = p.cfg.MaxResponseHeaderBytes
+	defer func() { c.lr.left = math.MaxInt64 }()
+	first := true
+	for {
+		resp, err := http.ReadResponse(c.br, req)
+		if first && c.lr.got > 0 && trace != nil && trace.GotFirstResponseByte != nil {
+			trace.GotFirstResponseByte()
+		}
+		first = false
+		if err != nil && c.lr.err != nil {
+			// bufio.Reader.ReadLine hands the parser a partial line without the error
+			// that cut it short, so a deadline or the header limit mid-line surfaces as
+			// "malformed HTTP response": the socket's own error says what happened.
+			if errors.Is(c.lr.err, errHeaderLimit) {
+				return nil, fmt.Errorf("%w (%d bytes; pool.Config.MaxResponseHeaderBytes)", ErrResponseHeaderTooLarge, p.cfg.MaxResponseHeaderBytes)
+			}
+			if !errors.Is(err, c.lr.err) {
+				err = fmt.Errorf("%w (after %d response bytes: %v)", c.lr.err, c.lr.got, err)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if code := resp.StatusCode; code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
 }
 
 func (p *Pool) dial(ctx context.Context, addr string, trace *httptrace.ClientTrace) (*Conn, error) {

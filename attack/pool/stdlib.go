@@ -2,9 +2,12 @@ package pool
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync/atomic"
+	"time"
 )
 
 // stdlib is Go's net/http.Transport, unmodified: the reference row. Its persistConn
@@ -32,23 +35,86 @@ func (stdlib) NewTransport(cfg Config) Transport {
 	t.Transport = &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := cfg.Dial(ctx, network, addr)
-			if err == nil {
-				t.newConns.Add(1)
+			if err != nil {
+				return nil, err
 			}
-			return c, err
+			t.newConns.Add(1)
+			return &countingConn{Conn: c}, nil
 		},
-		MaxIdleConnsPerHost:   cfg.MaxIdle,
-		MaxIdleConns:          0,
-		DisableCompression:    true,
-		ResponseHeaderTimeout: cfg.RequestTimeout,
-		ForceAttemptHTTP2:     false,
+		MaxIdleConnsPerHost:    cfg.MaxIdle,
+		MaxIdleConns:           0,
+		DisableCompression:     true,
+		ResponseHeaderTimeout:  cfg.RequestTimeout,
+		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+		ForceAttemptHTTP2:      false,
 	}
+	t.timeout = cfg.RequestTimeout
 	return t
 }
 
 type stdTransport struct {
 	*http.Transport
+	timeout  time.Duration
 	newConns atomic.Int64
+}
+
+// RoundTrip bounds the whole exchange, body included, by Config.RequestTimeout, as
+// http.Client.Timeout does: ResponseHeaderTimeout alone lets a trickled body hold the
+// request for ever.
+func (t *stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	var (
+		conn   *countingConn
+		before int64
+		info   httptrace.GotConnInfo
+	)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if c, ok := i.Conn.(*countingConn); ok {
+			conn, before, info = c, c.read.Load(), i
+		}
+	}})
+	resp, err := t.Transport.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		// net/http reports a close after "100 Continue" (or mid-status-line) as a
+		// plain EOF: if the server had sent bytes, it had begun to answer, which the
+		// idle-close race never does.
+		if conn != nil && conn.read.Load() > before && Classify(err, true).Stale(true) {
+			port := 0
+			if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+				port = a.Port
+			}
+			return nil, &Error{Class: Other, Reused: info.Reused, IdleAge: info.IdleTime, LocalPort: port, Op: "read", Err: err}
+		}
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// countingConn counts the bytes read from a connection, so that RoundTrip can tell
+// whether the server had begun to answer before a failure.
+type countingConn struct {
+	net.Conn
+	read atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// cancelBody releases the request's timeout when the caller is done with the body.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func (t *stdTransport) Stats() Stats { return Stats{NewConns: t.newConns.Load()} }

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/matrix"
 	"github.com/idlerace/idlerace/results"
 )
@@ -16,7 +19,7 @@ import (
 func newAttackCmd() *cobra.Command {
 	var (
 		target, strategy, load, skew, latency, method, format, resultsPath, resultsFormat string
-		idleTimeout                                                                       time.Duration
+		idleTimeout, timeout                                                              time.Duration
 		allowRemote                                                                       bool
 	)
 	cmd := &cobra.Command{
@@ -32,12 +35,15 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 			if err := checkFormat(format); err != nil {
 				return err
 			}
+			if err := checkTimeout(timeout); err != nil {
+				return err
+			}
 			if err := checkTarget(target, allowRemote); err != nil {
 				return err
 			}
 			p, err := matrix.Prepare(matrix.CellSpec{
 				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Load: load,
-				IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: 1,
+				IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: 1, RequestTimeout: timeout,
 			})
 			if err != nil {
 				return err
@@ -66,6 +72,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 	f.StringVar(&load, "load", "sweep", "load spec: sweep[:lanes=N,width=D,duration=D], lull[:...], constant[:rate=R/s,duration=D]")
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "T: the server's idle timeout as the client believes it (required)")
 	f.StringVar(&skew, "skew", "none", "the skew the model assumes for this server")
+	addTimeoutFlag(cmd, &timeout)
 	f.StringVar(&latency, "latency", "0", "add one-way latency with the delay proxy: 0, 2ms, 2ms+500us")
 	f.StringVar(&method, "method", "POST", "request method")
 	f.StringVar(&format, "format", "table", "output: table or json")
@@ -95,10 +102,28 @@ func checkTarget(target string, allowRemote bool) error {
 		return badInput("--target %q: %s is not a loopback address (127.0.0.0/8, ::1, localhost); pass --allow-remote to attack it", target, host)
 	}
 	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 2*time.Second)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// Something accepted and reset the connection: a server that resets, not a
+		// wrong address. The attack measures it (reset_write / reset_read).
+		return nil
+	}
 	if err != nil {
 		return badInput("--target %q: %v (want a running HTTP/1.1 server)", target, unwrapOp(err))
 	}
 	_ = c.Close()
+	return nil
+}
+
+// addTimeoutFlag declares --timeout, the per-request bound of run and attack.
+func addTimeoutFlag(cmd *cobra.Command, timeout *time.Duration) {
+	cmd.Flags().DurationVar(timeout, "timeout", pool.DefaultRequestTimeout, "bound on each request, write to last response byte, like vegeta's -timeout; past it the request fails as timeout")
+}
+
+// checkTimeout refuses a --timeout that cannot bound a request.
+func checkTimeout(timeout time.Duration) error {
+	if timeout <= 0 {
+		return badInput("--timeout %s: must be > 0 (a duration such as 1s; default %s, vegeta's)", timeout, pool.DefaultRequestTimeout)
+	}
 	return nil
 }
 

@@ -20,7 +20,7 @@ func newRunCmd() *cobra.Command {
 	var (
 		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr string
 		strategies, skews, latencies                                                     []string
-		idleTimeout                                                                      time.Duration
+		idleTimeout, timeout                                                             time.Duration
 		seed                                                                             uint64
 		parallel                                                                         int
 		quiet, noReport                                                                  bool
@@ -40,6 +40,9 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
+				return err
+			}
+			if err := checkTimeout(timeout); err != nil {
 				return err
 			}
 			if parallel < 0 || parallel > 256 {
@@ -94,6 +97,9 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 			}
 			if parallel > 0 {
 				par = parallel
+			}
+			for i := range specs {
+				specs[i].RequestTimeout = timeout
 			}
 			for _, s := range specs {
 				if _, err := matrix.Prepare(s); err != nil {
@@ -183,6 +189,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.DurationVar(&idleTimeout, "idle-timeout", matrix.DefaultIdleTimeout, "T: the builtin upstream's idle timeout, as the client believes it")
 	f.StringVar(&method, "method", "POST", "request method (POST keeps net/http from replaying on its own)")
 	f.Uint64Var(&seed, "seed", 1, "seed for the skew draws and the lull shape")
+	addTimeoutFlag(cmd, &timeout)
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics while the run goes on (loopback, e.g. 127.0.0.1:9464)")
 	f.BoolVar(&noReport, "no-report", false, "do not write report.html, report.md and the chart PNGs into the run directory")
