@@ -281,7 +281,13 @@ func TestRetriedRequestsKeepTheirExposure(t *testing.T) {
 			retried++
 		}
 	}
-	if rec.Requests != 8 || rec.Retries < 6 || rec.Unexposed != 0 || retried != int(rec.Retries) {
+	// Each of the 4 bursts finds at least one idle connection (every earlier one went back
+	// to the pool), dead after the lull, so at least 4 retries. Usually all 8 requests
+	// are exposed; but when a busy machine ran the priming burst's two requests one after
+	// the other, they shared one connection, and the next burst's second request dials
+	// (unexposed). What the test is for holds either way: every retried request counts as
+	// exposed, on its first connection.
+	if rec.Requests != 8 || rec.Retries < 4 || retried != int(rec.Retries) || rec.Unexposed+int64(len(rec.GapRetried)) != rec.Requests {
 		t.Fatalf("requests %d, retries %d, unexposed %d, exposed-and-retried %d", rec.Requests, rec.Retries, rec.Unexposed, retried)
 	}
 }
