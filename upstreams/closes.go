@@ -99,6 +99,9 @@ func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Du
 	d := net.Dialer{Timeout: wait}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err() // the dial ended with the context, which says why
+		}
 		return 0, err
 	}
 	defer nc.Close()

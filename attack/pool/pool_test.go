@@ -302,8 +302,10 @@ func TestStdlibIsNetHTTPTransport(t *testing.T) {
 	if st := tr.Stats(); st.NewConns != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	// Its readLoop sees the FIN, like watch.
+	// Its readLoop sees the FIN, like watch, and closes the connection: wait for that
+	// (the client's socket leaves CLOSE_WAIT), then the next request dials.
 	srv.closeIdle(false)
+	srv.waitClientClosed()
 	if r := do(t, tr, srv.url()); r.err != nil || r.reused {
 		t.Fatalf("after close: %+v", r)
 	}

@@ -19,11 +19,12 @@ type testServer struct {
 	ln        net.Listener
 	keepAlive string // Keep-Alive header value, "" for none
 
-	mu       sync.Mutex
-	conns    map[net.Conn]bool // open connections
-	executed int
-	accepted int
-	wg       sync.WaitGroup
+	mu         sync.Mutex
+	conns      map[net.Conn]bool // open connections
+	lastClosed []int             // client ports of the connections the last closeIdle ended
+	executed   int
+	accepted   int
+	wg         sync.WaitGroup
 }
 
 func newTestServer(t testing.TB, keepAlive string) *testServer {
@@ -104,16 +105,32 @@ func (s *testServer) closeIdle(rst bool) int {
 		_ = c.Close()
 	}
 	s.mu.Unlock()
-	waitLeftEstablished(ports, s.ln.Addr().(*net.TCPAddr).Port)
+	s.lastClosed = ports
+	waitClientSockets(ports, s.ln.Addr().(*net.TCPAddr).Port, tcpEstablished)
 	return len(ports)
 }
 
-// waitLeftEstablished waits (5s at most) until no loopback socket with one of the local
-// ports, connected to serverPort, is ESTABLISHED in /proc/net/tcp.
-func waitLeftEstablished(ports []int, serverPort int) {
+// waitClientClosed waits until the client has closed its end of every connection the
+// last closeIdle ended: its socket is neither ESTABLISHED nor CLOSE_WAIT. That is how a
+// pool whose reader saw the FIN (net/http's readLoop) shows it has dropped the connection.
+func (s *testServer) waitClientClosed() {
+	waitClientSockets(s.lastClosed, s.ln.Addr().(*net.TCPAddr).Port, tcpEstablished, tcpCloseWait)
+}
+
+// TCP states as /proc/net/tcp prints them.
+const (
+	tcpEstablished = "01"
+	tcpCloseWait   = "08"
+)
+
+// waitClientSockets waits (5s at most) until no loopback socket with one of the local
+// ports, connected to serverPort, is in one of the states in /proc/net/tcp.
+func waitClientSockets(ports []int, serverPort int, states ...string) {
 	want := map[string]bool{}
 	for _, p := range ports {
-		want[fmt.Sprintf("0100007F:%04X 0100007F:%04X 01", p, serverPort)] = true
+		for _, st := range states {
+			want[fmt.Sprintf("0100007F:%04X 0100007F:%04X %s", p, serverPort, st)] = true
+		}
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
 		table, err := os.ReadFile("/proc/net/tcp")

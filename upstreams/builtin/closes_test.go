@@ -12,12 +12,12 @@ import (
 
 // TestMeasureClosesSeesEveryBuiltinClose checks MeasureCloses against the one server
 // whose closes idlerace controls: it must return one sample per connection, each an
-// idle close the server recorded, and none before T: the response end is the kernel's
-// receive timestamp, taken before the server's idle period began, and the server closes
-// only once T has passed, so nothing a loaded machine does can make a sample early. How
-// close to T the samples land is BenchmarkMeasureClosesAccuracy's figure; a busy
-// neighbour delays the server's and the watcher's threads alike, so the test asks only
-// that the median lies within T/2 (a measurement that missed the close would not).
+// idle close the server recorded, with the median in [T, 1.5T]: the server closes only
+// once T has passed since its idle period began, which is after the response reached the
+// client's kernel. How close to T the samples land is BenchmarkMeasureClosesAccuracy's
+// figure: a busy neighbour delays the server's and the watcher's threads alike, and can
+// defer the delivery that stamps the response's end (one sample of gonet's came 2.9ms
+// early so), so a single sample is only held to T-T/4.
 func TestMeasureClosesSeesEveryBuiltinClose(t *testing.T) {
 	const (
 		idle = 50 * time.Millisecond
@@ -37,15 +37,15 @@ func TestMeasureClosesSeesEveryBuiltinClose(t *testing.T) {
 		t.Errorf("Stats = %+v, want %d idle closes and executions", st, n)
 	}
 	for i, d := range samples {
-		if d < idle {
-			t.Errorf("connection %d: close seen %v after the response, before T=%v", i, d, idle)
+		if d < idle-idle/4 {
+			t.Errorf("connection %d: close seen %v after the response, well before T=%v", i, d, idle)
 		}
 	}
 	sorted := slices.Clone(samples)
 	slices.Sort(sorted)
 	t.Logf("T=%v, close - response end: min %v p50 %v max %v; server's own lateness p50 %dµs max %dµs",
 		idle, sorted[0], sorted[n/2], sorted[n-1], st.CloseLateP50US, st.CloseLateMaxUS)
-	if p50 := sorted[n/2]; p50 > idle+idle/2 {
+	if p50 := sorted[n/2]; p50 < idle || p50 > idle+idle/2 {
 		t.Errorf("median close seen %v after the response, want within [T, 1.5T] (T=%v)", p50, idle)
 	}
 }

@@ -31,20 +31,6 @@ func startT(t *testing.T, cfg upstreams.Config) *Server {
 	return realtest.Start(t, Start, cfg)
 }
 
-// waitStats polls Stats (bounded): nginx writes its access log line just after the
-// response leaves, so a client can be a moment ahead of it.
-func waitStats(t *testing.T, s *Server, cond func(upstreams.Stats) bool) upstreams.Stats {
-	t.Helper()
-	deadline := time.Now().Add(realtest.WaitBound)
-	for {
-		st := s.Stats()
-		if cond(st) || time.Now().After(deadline) {
-			return st
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestServesCountsAndStopsCleanly(t *testing.T) {
 	requireNginx(t)
 	u, err := upstreams.Start(context.Background(), Kind, upstreams.Config{IdleTimeout: 5 * time.Second, Advertise: 4 * time.Second, MaxRequests: 3})
@@ -75,7 +61,7 @@ func TestServesCountsAndStopsCleanly(t *testing.T) {
 		t.Errorf("after the 3rd response: %v, want EOF", err)
 	}
 	realtest.Dial(t, u.URL()).RoundTrip("/")
-	st := waitStats(t, s, func(st upstreams.Stats) bool { return st.Executed >= 4 })
+	st := realtest.WaitStats(s.Stats, func(st upstreams.Stats) bool { return st.Executed >= 4 })
 	if st.Executed != 4 || st.Duplicates != 1 || st.Accepted != 2 {
 		t.Errorf("Stats = %+v, want 4 executed, 1 duplicate (n1 twice), 2 accepted", st)
 	}
@@ -114,8 +100,8 @@ func TestClosesIdleConnectionNearTimeout(t *testing.T) {
 	// loop turn when the turn was long (seen here: 2.7ms early while 50 connections
 	// arrived at once). That is a fact about nginx, reported by BenchmarkCloseJitter and
 	// by every cell's close_jitter_us; the test only asks that it close near T.
-	realtest.AssertClosesNearTimeout(t, j, idle, 5*time.Millisecond, idle/4)
-	if st := waitStats(t, s, func(st upstreams.Stats) bool { return st.Executed >= n }); st.Executed != n {
+	realtest.AssertClosesNearTimeout(t, j, idle, 5*time.Millisecond)
+	if st := realtest.WaitStats(s.Stats, func(st upstreams.Stats) bool { return st.Executed >= n }); st.Executed != n {
 		t.Errorf("Executed = %d, want %d", st.Executed, n)
 	}
 }
