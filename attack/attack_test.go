@@ -74,17 +74,17 @@ func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 	if rec.Requests < 80 || rec.OK != rec.Requests || rec.Primes != 8 {
 		t.Fatalf("requests %d ok %d primes %d", rec.Requests, rec.OK, rec.Primes)
 	}
-	var quart [4]int
-	for _, g := range rec.Gaps {
-		if g < 30*time.Millisecond || g > 55*time.Millisecond {
+	var quart [4]int64
+	for b := range rec.Gaps.Buckets() {
+		if g := b.Gap; g < 30*time.Millisecond || g > 55*time.Millisecond {
 			t.Fatalf("gap %s outside [30ms, 50ms] (+ timer slack)", g)
 		}
-		k := min(int((g-30*time.Millisecond)*4/(20*time.Millisecond)), 3)
-		quart[k]++
+		k := min(int((b.Gap-30*time.Millisecond)*4/(20*time.Millisecond)), 3)
+		quart[k] += b.N
 	}
 	for k, n := range quart {
-		if n < len(rec.Gaps)/8 {
-			t.Errorf("quarter %d of the window got %d of %d gaps: %v", k, n, len(rec.Gaps), quart)
+		if n < rec.Gaps.Len()/8 {
+			t.Errorf("quarter %d of the window got %d of %d gaps: %v", k, n, rec.Gaps.Len(), quart)
 		}
 	}
 	if st := e.Stats(); st.NewConns != 8 {
@@ -160,6 +160,23 @@ func TestConstantKeepsItsRate(t *testing.T) {
 	}
 }
 
+// requests=N ends a constant load after N requests, long before its duration.
+func TestConstantStopsAfterItsRequests(t *testing.T) {
+	srv, _ := server(t, time.Hour)
+	e := env(t, srv.URL, "blind", 100*time.Millisecond)
+	rec := attack.NewRecorder("constant", nil)
+	l := load(t, "constant:rate=1000/s,duration=1h,requests=50")
+	if l.String() != "constant:rate=1000/s,duration=1h0m0s,workers=64,requests=50" {
+		t.Fatalf("canonical spec %s", l)
+	}
+	if err := attack.Run(context.Background(), l, e, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Requests != 50 || rec.OK != 50 {
+		t.Fatalf("requests %d ok %d, want 50", rec.Requests, rec.OK)
+	}
+}
+
 func TestLullSharesAPoolAcrossBursts(t *testing.T) {
 	srv, _ := server(t, time.Hour)
 	e := env(t, srv.URL, "blind", 30*time.Millisecond)
@@ -170,8 +187,8 @@ func TestLullSharesAPoolAcrossBursts(t *testing.T) {
 	if rec.Requests != 20 || rec.Primes != 4 || rec.OK != 20 {
 		t.Fatalf("requests %d primes %d ok %d", rec.Requests, rec.Primes, rec.OK)
 	}
-	if st := e.Stats(); st.NewConns > 8 || int64(len(rec.Gaps)) < 16 {
-		t.Fatalf("new conns %d, exposed %d: the bursts should reuse the pool", st.NewConns, len(rec.Gaps))
+	if st := e.Stats(); st.NewConns > 8 || rec.Gaps.Len() < 16 {
+		t.Fatalf("new conns %d, exposed %d: the bursts should reuse the pool", st.NewConns, rec.Gaps.Len())
 	}
 }
 
@@ -241,13 +258,11 @@ func TestRetriedRequestsKeepTheirExposure(t *testing.T) {
 	if err := attack.Run(context.Background(), load(t, "lull:burst=2,lulls=4"), e, rec); err != nil {
 		t.Fatal(err)
 	}
-	retried := 0
-	for _, r := range rec.GapRetried {
-		if r {
-			retried++
-		}
+	var retried int64
+	for b := range rec.Gaps.Buckets() {
+		retried += b.Retried
 	}
-	if rec.Requests != 8 || rec.Retries < 6 || rec.Unexposed != 0 || retried != int(rec.Retries) {
+	if rec.Requests != 8 || rec.Retries < 6 || rec.Unexposed != 0 || retried != rec.Retries {
 		t.Fatalf("requests %d, retries %d, unexposed %d, exposed-and-retried %d", rec.Requests, rec.Retries, rec.Unexposed, retried)
 	}
 }
