@@ -11,7 +11,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.Version=$(VERSION) -X main.Commit=$(COMMIT)
 BENCH_COUNT ?= 6
 
-.PHONY: all deps deps-run deps-real deps-test build run test bench lint ci clean
+.PHONY: all deps deps-run deps-real deps-test build run test bench lint ci clean soak membench
 
 all: build
 
@@ -41,6 +41,22 @@ test: deps-test
 ## bench: benchmarks; compare two runs with `make benchstat OLD=a.txt NEW=b.txt`
 bench: deps-test
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(PKGS) | tee bench.txt
+
+## soak: 10 minutes of constant 2,000 requests/s through every strategy at once (one process
+## each, builtin upstream, T=1s), sampling RSS, fds and goroutines every 10 s; fails if any
+## grows more than 5% from minute 1 to minute 10. Not part of make test. Shorter:
+## make soak SOAK_DURATION=2m (also SOAK_RATE, SOAK_IDLE_TIMEOUT, SOAK_SAMPLES, SOAK_MAX_GROWTH)
+SOAK_DURATION     ?= 10m
+SOAK_RATE         ?= 2000
+SOAK_IDLE_TIMEOUT ?= 1s
+soak: deps-run
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) SOAK_IDLE_TIMEOUT=$(SOAK_IDLE_TIMEOUT) \
+		$(GO) test -tags soak -count=1 -run '^TestSoak' -timeout 0 -v ./matrix/
+
+## membench: one cell of 1,000,000 constant-load requests under /usr/bin/time -v; prints
+## peak RSS and requests/s, fails above 32 MiB (scripts/mem-bench.sh; MEMBENCH_* to tune)
+membench: deps-run
+	@bash scripts/mem-bench.sh
 
 benchstat:
 	$(GO) tool -modfile=tools/go.mod benchstat $(OLD) $(NEW)

@@ -78,22 +78,22 @@ func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 	if rec.Requests < 60 || rec.OK != rec.Requests || rec.Primes != 8 {
 		t.Fatalf("requests %d ok %d primes %d", rec.Requests, rec.OK, rec.Primes)
 	}
-	var quart [4]int
-	late := 0
-	for _, g := range rec.Gaps {
-		if g < 30*time.Millisecond {
-			t.Fatalf("gap %s shorter than T-w = 30ms", g)
+	var quart [4]int64
+	var late int64
+	for b := range rec.Gaps.Buckets() {
+		if b.Gap < 30*time.Millisecond {
+			t.Fatalf("gap %s shorter than T-w = 30ms", b.Gap)
 		}
-		if g >= 50*time.Millisecond {
-			late++ // asked for up to 50ms, delivered later by the scheduler
+		if b.Gap >= 50*time.Millisecond {
+			late += b.N // asked for up to 50ms, delivered later by the scheduler
 			continue
 		}
-		quart[(g-30*time.Millisecond)*4/(20*time.Millisecond)]++
+		quart[(b.Gap-30*time.Millisecond)*4/(20*time.Millisecond)] += b.N
 	}
 	t.Logf("gaps per quarter of [30ms, 50ms): %v, %d later", quart, late)
 	for k, n := range quart {
-		if n < len(rec.Gaps)/8 {
-			t.Errorf("quarter %d of the window got %d of %d gaps: %v (%d later than 50ms)", k, n, len(rec.Gaps), quart, late)
+		if n < rec.Gaps.Len()/8 {
+			t.Errorf("quarter %d of the window got %d of %d gaps: %v (%d later than 50ms)", k, n, rec.Gaps.Len(), quart, late)
 		}
 	}
 	if st := e.Stats(); st.NewConns != 8 {
@@ -194,6 +194,23 @@ func TestConstantKeepsItsRate(t *testing.T) {
 	}
 }
 
+// requests=N ends a constant load after N requests, long before its duration.
+func TestConstantStopsAfterItsRequests(t *testing.T) {
+	srv, _ := server(t, time.Hour)
+	e := env(t, srv.URL, "blind", 100*time.Millisecond)
+	rec := attack.NewRecorder("constant", nil)
+	l := load(t, "constant:rate=1000/s,duration=1h,requests=50")
+	if l.String() != "constant:rate=1000/s,duration=1h0m0s,workers=64,requests=50" {
+		t.Fatalf("canonical spec %s", l)
+	}
+	if err := attack.Run(context.Background(), l, e, rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Requests != 50 || rec.OK != 50 {
+		t.Fatalf("requests %d ok %d, want 50", rec.Requests, rec.OK)
+	}
+}
+
 func TestLullSharesAPoolAcrossBursts(t *testing.T) {
 	srv, _ := server(t, time.Hour)
 	e := env(t, srv.URL, "blind", 30*time.Millisecond)
@@ -204,8 +221,8 @@ func TestLullSharesAPoolAcrossBursts(t *testing.T) {
 	if rec.Requests != 20 || rec.Primes != 4 || rec.OK != 20 {
 		t.Fatalf("requests %d primes %d ok %d", rec.Requests, rec.Primes, rec.OK)
 	}
-	if st := e.Stats(); st.NewConns > 8 || int64(len(rec.Gaps)) < 16 {
-		t.Fatalf("new conns %d, exposed %d: the bursts should reuse the pool", st.NewConns, len(rec.Gaps))
+	if st := e.Stats(); st.NewConns > 8 || rec.Gaps.Len() < 16 {
+		t.Fatalf("new conns %d, exposed %d: the bursts should reuse the pool", st.NewConns, rec.Gaps.Len())
 	}
 }
 
@@ -275,11 +292,9 @@ func TestRetriedRequestsKeepTheirExposure(t *testing.T) {
 	if err := attack.Run(context.Background(), load(t, "lull:burst=2,lulls=4"), e, rec); err != nil {
 		t.Fatal(err)
 	}
-	retried := 0
-	for _, r := range rec.GapRetried {
-		if r {
-			retried++
-		}
+	var retried int64
+	for b := range rec.Gaps.Buckets() {
+		retried += b.Retried
 	}
 	// Each of the 4 bursts finds at least one idle connection (every earlier one went back
 	// to the pool), dead after the lull, so at least 4 retries. Usually all 8 requests
@@ -287,7 +302,7 @@ func TestRetriedRequestsKeepTheirExposure(t *testing.T) {
 	// the other, they shared one connection, and the next burst's second request dials
 	// (unexposed). What the test is for holds either way: every retried request counts as
 	// exposed, on its first connection.
-	if rec.Requests != 8 || rec.Retries < 4 || retried != int(rec.Retries) || rec.Unexposed+int64(len(rec.GapRetried)) != rec.Requests {
+	if rec.Requests != 8 || rec.Retries < 4 || retried != rec.Retries || rec.Unexposed+rec.Gaps.Len() != rec.Requests {
 		t.Fatalf("requests %d, retries %d, unexposed %d, exposed-and-retried %d", rec.Requests, rec.Retries, rec.Unexposed, retried)
 	}
 }

@@ -20,11 +20,14 @@ type constant struct {
 	rate     float64 // per second
 	duration time.Duration
 	workers  int
+	// requests, when > 0, ends the load after that many requests even before duration:
+	// a cell of exactly N requests, e.g. for a memory benchmark.
+	requests uint64
 }
 
 func init() {
-	RegisterLoad("constant", "constant[:rate=R/s,duration=D,workers=N]",
-		"vegeta's constant-rate open model on a shared pool (default rate=10/s, duration=5s, workers=64)",
+	RegisterLoad("constant", "constant[:rate=R/s,duration=D,workers=N,requests=N]",
+		"vegeta's constant-rate open model on a shared pool (default rate=10/s, duration=5s, workers=64; requests=N stops after N)",
 		func(o *spec.Options) (Load, error) {
 			c := &constant{}
 			var err error
@@ -40,12 +43,21 @@ func init() {
 			if c.workers, err = o.Int("workers", 64, 1, 10_000); err != nil {
 				return nil, err
 			}
+			n, err := o.Int("requests", 0, 0, 1_000_000_000)
+			if err != nil {
+				return nil, err
+			}
+			c.requests = uint64(n)
 			return c, nil
 		})
 }
 
 func (c *constant) String() string {
-	return fmt.Sprintf("constant:rate=%g/s,duration=%s,workers=%d", c.rate, c.duration, c.workers)
+	s := fmt.Sprintf("constant:rate=%g/s,duration=%s,workers=%d", c.rate, c.duration, c.workers)
+	if c.requests > 0 {
+		s += fmt.Sprintf(",requests=%d", c.requests)
+	}
+	return s
 }
 
 func (c *constant) Duration(time.Duration) time.Duration { return c.duration }
@@ -84,7 +96,7 @@ loop:
 			break
 		}
 		wait, stop := pacer.Pace(elapsed, hits)
-		if stop {
+		if stop || (c.requests > 0 && hits >= c.requests) {
 			break
 		}
 		if wait > 0 {

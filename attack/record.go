@@ -45,8 +45,9 @@ type Record struct {
 func (r *Record) Latency() time.Duration { return r.End.Sub(r.Intended) }
 
 // Recorder aggregates the records of one cell. It keeps counters, the latency histogram,
-// the gaps the model needs and the stale failures the server's log is matched against;
-// every request streams to the vegeta encoder, if any, and is not kept.
+// a bounded summary of the gaps the model needs and the stale failures the server's log
+// is matched against; every request streams to the vegeta encoder, if any, and is not
+// kept, so a cell's memory does not grow with its length.
 type Recorder struct {
 	mu sync.Mutex
 	// Name labels the vegeta results (their "attack" field).
@@ -59,13 +60,10 @@ type Recorder struct {
 	Failures                                     results.Failures
 	Stale                                        int64
 	Latency                                      *hdrhistogram.Histogram
-	// Gaps holds the exposure gap of every request that had one; Unexposed counts the
-	// measured requests that had none. GapStale and GapRetried say, for each entry of
-	// Gaps, whether that request failed stale or was retried.
-	Gaps       []time.Duration
-	GapStale   []bool
-	GapRetried []bool
-	Unexposed  int64
+	// Gaps summarises the exposure gap of every request that had one, with whether it
+	// failed stale or was retried; Unexposed counts the measured requests that had none.
+	Gaps      Gaps
+	Unexposed int64
 	// Observer, when set, sees every record as it is added (live metrics).
 	Observer Observer
 	// StaleFailures keeps the stale failures, up to maxKeptFailures, for matching with
@@ -111,9 +109,7 @@ func (rc *Recorder) Add(r Record) {
 	}
 	results.RecordLatency(rc.Latency, r.Latency())
 	if r.Gap >= 0 {
-		rc.Gaps = append(rc.Gaps, r.Gap)
-		rc.GapStale = append(rc.GapStale, r.Stale)
-		rc.GapRetried = append(rc.GapRetried, r.Attempts > 1)
+		rc.Gaps.Add(r.Gap, r.Stale, r.Attempts > 1)
 	} else {
 		rc.Unexposed++
 	}

@@ -372,7 +372,7 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		params.FINLead = p.Latency.Jitter / 2
 	}
 	b := p.Strategy.Behaviour()
-	c.PredictedResetRate, c.PredictedRetryRate = model.Predict(b, params, rec.Gaps, rec.Requests)
+	c.PredictedResetRate, c.PredictedRetryRate = model.PredictWeighted(b, params, rec.Gaps.Weighted(), rec.Requests)
 	c.Curve = curve(b, params, rec)
 }
 
@@ -388,22 +388,18 @@ func curve(b pool.Behaviour, params model.Params, rec *attack.Recorder) []result
 		pred              float64
 	}
 	bins := map[int]*acc{}
-	for i, g := range rec.Gaps {
-		k := int(math.Floor(float64(g) / t / curveBin))
+	for g := range rec.Gaps.Buckets() {
+		k := int(math.Floor(float64(g.Gap) / t / curveBin))
 		a := bins[k]
 		if a == nil {
 			a = &acc{}
 			bins[k] = a
 		}
-		a.n++
-		if rec.GapStale[i] {
-			a.stale++
-		}
-		if rec.GapRetried[i] {
-			a.retried++
-		}
-		s, _ := model.Fail(b, params, g)
-		a.pred += s
+		a.n += g.N
+		a.stale += g.Stale
+		a.retried += g.Retried
+		s, _ := model.Fail(b, params, g.Gap)
+		a.pred += s * float64(g.N)
 	}
 	keys := make([]int, 0, len(bins))
 	for k := range bins {

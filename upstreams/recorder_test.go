@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -45,5 +46,26 @@ func TestRecorderStatsWithoutIdleClosesHasNoLateness(t *testing.T) {
 	}
 	if len(r.Closes()) != 1 {
 		t.Errorf("Closes() = %v, want the one shutdown", r.Closes())
+	}
+}
+
+// Attack ids ("<run>-<seq>") and any other ids count duplicates alike, exactly: the same
+// id twice is one duplicate, ids that differ only in run, zero padding or form are not.
+func TestRecorderCountsDuplicatesOfEveryIDForm(t *testing.T) {
+	r := NewRecorder()
+	ids := []string{"18f2a-1", "18f2a-2", "18f2a-1", "18f2b-1", "18f2a-01", "18f2a-01", "18f2a-0", "18f2a-0",
+		"x", "x", "-3", "-3", "18f2a-99999999999", "18f2a-99999999999", "18f2a-+5", "18f2a-5", "18f2a-5"}
+	for _, id := range ids {
+		r.CountExecution(id)
+	}
+	// duplicates: 18f2a-1, 18f2a-01, 18f2a-0, x, -3, 18f2a-99999999999, 18f2a-5
+	if st := r.Stats(); st.Executed != int64(len(ids)) || st.Duplicates != 7 {
+		t.Fatalf("executed %d duplicates %d, want %d and 7", st.Executed, st.Duplicates, len(ids))
+	}
+	for seq := range 100_000 {
+		r.CountExecution("run-" + strconv.Itoa(seq))
+	}
+	if st := r.Stats(); st.Duplicates != 7 {
+		t.Fatalf("100,000 distinct ids made %d duplicates", st.Duplicates-7)
 	}
 }

@@ -18,6 +18,7 @@
 package model
 
 import (
+	"iter"
 	"net/http"
 	"time"
 
@@ -113,14 +114,26 @@ func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) 
 // Predict averages Fail over the exposure gaps of a cell's requests. requests counts all
 // measured requests, including those that were not exposed (they cannot fail stale).
 func Predict(b pool.Behaviour, p Params, gaps []time.Duration, requests int64) (resetRate, retryRate float64) {
+	return PredictWeighted(b, p, func(yield func(time.Duration, int64) bool) {
+		for _, g := range gaps {
+			if !yield(g, 1) {
+				return
+			}
+		}
+	}, requests)
+}
+
+// PredictWeighted is Predict over gaps given with their counts (attack.Gaps.Weighted): a
+// gap yielded with count n weighs as n requests of that gap.
+func PredictWeighted(b pool.Behaviour, p Params, gaps iter.Seq2[time.Duration, int64], requests int64) (resetRate, retryRate float64) {
 	if requests <= 0 {
 		return 0, 0
 	}
 	var stale, retried float64
-	for _, g := range gaps {
+	for g, n := range gaps {
 		s, r := Fail(b, p, g)
-		stale += s
-		retried += r
+		stale += s * float64(n)
+		retried += r * float64(n)
 	}
 	return stale / float64(requests), retried / float64(requests)
 }

@@ -1,0 +1,64 @@
+package attack_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/attack"
+)
+
+// Below the bucket bound every gap is kept as measured: the summary is exact.
+func TestGapsKeepEveryGapExactlyWhileTheyFit(t *testing.T) {
+	var gs attack.Gaps
+	gs.Add(3*time.Millisecond+7, true, false)
+	gs.Add(time.Millisecond, false, true)
+	gs.Add(3*time.Millisecond+7, false, false)
+	var got []attack.GapBucket
+	for b := range gs.Buckets() {
+		got = append(got, b)
+	}
+	if gs.Resolution != 1 || gs.Len() != 3 || len(got) != 2 {
+		t.Fatalf("resolution %s, len %d, buckets %+v", gs.Resolution, gs.Len(), got)
+	}
+	if got[0].Gap != time.Millisecond || got[0].N != 1 || got[0].Retried != 1 || got[0].Stale != 0 {
+		t.Errorf("first bucket %+v", got[0])
+	}
+	if got[1].Gap != 3*time.Millisecond+7 || got[1].N != 2 || got[1].Stale != 1 || got[1].Retried != 0 {
+		t.Errorf("second bucket %+v", got[1])
+	}
+}
+
+// A million distinct gaps coarsen the buckets, not memory: counts stay exact, the
+// resolution stays fine enough for the race window, and each bucket's mean lies inside
+// it.
+func TestGapsStayBoundedOverAMillionDistinctGaps(t *testing.T) {
+	var gs attack.Gaps
+	const n = 1_000_000
+	var stale int64
+	for i := range int64(n) {
+		g := time.Duration(i*7919%5_000_000) + 95*time.Millisecond // 95ms .. 100ms, all distinct
+		s := g > 99*time.Millisecond
+		if s {
+			stale++
+		}
+		gs.Add(g, s, i%10 == 0)
+	}
+	var buckets, total, gotStale, retried int64
+	prev := time.Duration(-1)
+	for b := range gs.Buckets() {
+		buckets++
+		total += b.N
+		gotStale += b.Stale
+		retried += b.Retried
+		if b.Gap <= prev {
+			t.Fatalf("buckets out of order: %s after %s", b.Gap, prev)
+		}
+		prev = b.Gap
+	}
+	if total != n || gs.Len() != n || gotStale != stale || retried != n/10 {
+		t.Fatalf("total %d len %d stale %d (want %d) retried %d", total, gs.Len(), gotStale, stale, retried)
+	}
+	if buckets > 1<<13 || gs.Resolution > time.Microsecond {
+		t.Fatalf("%d buckets at resolution %s: want at most 8192 at 1µs or finer", buckets, gs.Resolution)
+	}
+}
