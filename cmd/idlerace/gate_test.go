@@ -33,8 +33,8 @@ func readProbeRate(t *testing.T, dir string) float64 {
 	return float64(stale) / float64(req)
 }
 
-// closeTo: a and b agree to the 4 significant digits the gate's message prints.
-func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-4*math.Max(math.Abs(b), 1e-3) }
+// closeTo: a, as the gate's message prints it (4 significant digits), is b rounded.
+func closeTo(a, b float64) bool { return math.Abs(a-b) <= 5e-4*math.Abs(b)+1e-12 }
 
 func gateRun(t *testing.T, dir string, probe string) {
 	t.Helper()

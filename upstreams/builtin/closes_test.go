@@ -11,13 +11,15 @@ import (
 )
 
 // TestMeasureClosesSeesEveryBuiltinClose checks MeasureCloses against the one server
-// whose closes idlerace controls: it must return one sample per connection, each an
-// idle close the server recorded, with the median in [T, 1.5T]: the server closes only
-// once T has passed since its idle period began, which is after the response reached the
-// client's kernel. How close to T the samples land is BenchmarkMeasureClosesAccuracy's
-// figure: a busy neighbour delays the server's and the watcher's threads alike, and can
-// defer the delivery that stamps the response's end (one sample of gonet's came 2.9ms
-// early so), so a single sample is only held to T-T/4.
+// whose closes idlerace controls and records itself: it must return one sample per
+// connection, each an idle close the server recorded, none before T-T/4, and the median
+// lateness it sees must agree with the server's own median lateness (close minus due)
+// within T/2. The two views are taken on the two sides of the same sockets, so a busy
+// machine moves them together (seen: a 0.5s stall made both 517-521ms late), while a
+// MeasureCloses that timed anything but the close would not agree. How close to T the
+// closes land is BenchmarkMeasureClosesAccuracy's figure; a single sample is only held
+// to T-T/4 because a busy neighbour can defer the delivery that stamps the response's
+// end (one sample of gonet's came 2.9ms early so).
 func TestMeasureClosesSeesEveryBuiltinClose(t *testing.T) {
 	const (
 		idle = 50 * time.Millisecond
@@ -45,8 +47,10 @@ func TestMeasureClosesSeesEveryBuiltinClose(t *testing.T) {
 	slices.Sort(sorted)
 	t.Logf("T=%v, close - response end: min %v p50 %v max %v; server's own lateness p50 %dµs max %dµs",
 		idle, sorted[0], sorted[n/2], sorted[n-1], st.CloseLateP50US, st.CloseLateMaxUS)
-	if p50 := sorted[n/2]; p50 < idle || p50 > idle+idle/2 {
-		t.Errorf("median close seen %v after the response, want within [T, 1.5T] (T=%v)", p50, idle)
+	seen := sorted[n/2] - idle
+	own := time.Duration(st.CloseLateP50US) * time.Microsecond
+	if d := seen - own; d < -idle/2 || d > idle/2 {
+		t.Errorf("median close seen %v after T, the server's own median lateness %v: want them within T/2 (T=%v)", seen, own, idle)
 	}
 }
 
