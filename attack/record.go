@@ -66,9 +66,10 @@ type Recorder struct {
 	Unexposed int64
 	// Observer, when set, sees every record as it is added (live metrics).
 	Observer Observer
-	// StaleFailures keeps the first maxFailureRecords stale failures whole, for tests and
-	// for looking at: a Record with its error chain is ~0.5 KiB, and a blind cell at
-	// 2,000/s fails stale 500 times a minute.
+	// StaleFailures keeps the first maxFailureRecords (256) stale failures whole, for
+	// tests and for looking at: a Record with its error chain is ~0.5 KiB, and a blind
+	// cell at 2,000/s fails stale 500 times a minute, so the cap is reached in the first
+	// minute (1,000 whole records still grew the heap by 66 KiB between minute 1 and 2).
 	StaleFailures []Record
 	// StaleConns has every stale failure (up to maxKeptFailures, 3.2 MiB) as the 32 bytes
 	// that matching it with the server's closes needs (matrix.Unmatched): which
@@ -81,7 +82,7 @@ type Recorder struct {
 
 const (
 	maxKeptFailures   = 100_000
-	maxFailureRecords = 1_000
+	maxFailureRecords = 256
 )
 
 // StaleConn is a stale failure as the server's close log is searched for it.
