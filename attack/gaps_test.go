@@ -62,3 +62,24 @@ func TestGapsStayBoundedOverAMillionDistinctGaps(t *testing.T) {
 		t.Fatalf("%d buckets at resolution %s: want at most 8192 at 1µs or finer", buckets, gs.Resolution)
 	}
 }
+
+// Gaps takes its room once, at its first gap, and keeps it through every coarsening: its
+// memory is the same early in a cell as late, so a soak sees no growth from it.
+// Allocations: the map's tables, then one scratch slice per coarsening (a few here).
+func TestGapsAllocateTheirRoomOnce(t *testing.T) {
+	var resolution time.Duration
+	allocs := testing.AllocsPerRun(3, func() {
+		var gs attack.Gaps
+		for i := range int64(100_000) {
+			gs.Add(time.Duration(i*7919%5_000_000)+95*time.Millisecond, false, false)
+		}
+		resolution = gs.Resolution
+	})
+	if resolution == 1 {
+		t.Fatal("100,000 distinct gaps did not coarsen: the test does not reach what it checks")
+	}
+	if allocs > 60 { // 35 with go1.26; 201 when the map grew and was remade
+		t.Errorf("%.0f allocations for 100,000 gaps (resolution %s): the map was reallocated as it grew or coarsened", allocs, resolution)
+	}
+	t.Logf("%.0f allocations, resolution %s", allocs, resolution)
+}

@@ -226,7 +226,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		Accepted:            st.Accepted,
 		IdleCloses:          st.IdleCloses,
 		ClosesWithUnread:    st.ClosesWithUnread,
-		UnmatchedFailures:   Unmatched(rec.StaleFailures, closes),
+		UnmatchedFailures:   Unmatched(rec.StaleConns, closes),
 		Executed:            st.Executed,
 		Duplicates:          st.Duplicates,
 		CloseLateUS:         results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
@@ -424,7 +424,7 @@ func curve(b pool.Behaviour, params model.Params, rec *attack.Recorder) []result
 // local port P at time t is explained when the connection from port P that the server
 // accepted last before t was closed by the server itself (for idleness, or by a fault):
 // the server gave up on that connection before it read the request.
-func Unmatched(failures []attack.Record, closes []upstreams.CloseRecord) int64 {
+func Unmatched(failures []attack.StaleConn, closes []upstreams.CloseRecord) int64 {
 	byPort := map[int][]upstreams.CloseRecord{}
 	for _, c := range closes {
 		byPort[c.RemotePort] = append(byPort[c.RemotePort], c)

@@ -21,6 +21,12 @@ package matrix_test
 // 1 to minute 10 by more than the limit and its whole band moved up (see grew): the pool's
 // swing between a few and 64 connections is not a leak. Everything binds loopback; every
 // child is bounded by the load's duration and killed at twice it plus a minute.
+//
+// For finding what grows: SOAK_STRATEGIES (comma-separated, e.g. "blind,stdlib") runs only
+// those strategies; SOAK_PROFILE_DIR makes each child write a heap profile after a GC at
+// the end of minute 1 and of the run (<strategy>.heap1.pprof, <strategy>.heap10.pprof), to
+// compare with `go tool pprof -base`. The table's HEAP columns are the live heap the last
+// GC marked (runtime/metrics /gc/heap/live:bytes): the retained memory RSS is made of.
 
 import (
 	"bufio"
@@ -29,7 +35,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,11 +97,15 @@ func soakConfigFromEnv(t *testing.T) soakConfig {
 
 // soakSample is one child's view of itself.
 type soakSample struct {
-	AtS        float64 `json:"at_s"` // since the child started its cell
-	RSSKiB     int64   `json:"rss_kib"`
-	AnonKiB    int64   `json:"anon_kib"` // RssAnon: RSS less the binary's file pages
-	FDs        int     `json:"fds"`
-	Goroutines int     `json:"goroutines"`
+	AtS     float64 `json:"at_s"` // since the child started its cell
+	RSSKiB  int64   `json:"rss_kib"`
+	AnonKiB int64   `json:"anon_kib"` // RssAnon: RSS less the binary's file pages
+	// LiveHeapKiB is the heap the last GC found live (/gc/heap/live:bytes): what the
+	// process retains, without the GC's headroom or the pages the scavenger has not
+	// returned yet.
+	LiveHeapKiB int64 `json:"live_heap_kib"`
+	FDs         int   `json:"fds"`
+	Goroutines  int   `json:"goroutines"`
 }
 
 // soakCell is what a child's cell measured.
@@ -106,12 +119,22 @@ type soakCell struct {
 }
 
 // soakStrategies are the default matrix's strategies, each once.
-func soakStrategies() []string {
+// SOAK_STRATEGIES, when set, keeps only the strategies it names.
+func soakStrategies(t *testing.T) []string {
 	var out []string
 	for _, c := range matrix.Default() {
 		if !slices.Contains(out, c.Strategy) {
 			out = append(out, c.Strategy)
 		}
+	}
+	if v := os.Getenv("SOAK_STRATEGIES"); v != "" {
+		want := strings.Split(v, ",")
+		for _, w := range want {
+			if !slices.Contains(out, w) {
+				t.Fatalf("SOAK_STRATEGIES=%q: %q is not a strategy of the default matrix (%s)", v, w, strings.Join(out, ", "))
+			}
+		}
+		out = slices.DeleteFunc(out, func(s string) bool { return !slices.Contains(want, s) })
 	}
 	return out
 }
@@ -121,7 +144,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("a soak child runs TestSoakChild only")
 	}
 	cfg := soakConfigFromEnv(t)
-	strategies := soakStrategies()
+	strategies := soakStrategies(t)
 	t.Logf("soak: %d strategies at once, each constant %d/s for %s, T=%s, %d samples, max growth %.1f%%; %d CPUs",
 		len(strategies), cfg.rate, cfg.duration, cfg.idleTimeout, cfg.samples, 100*cfg.maxGrowth, runtime.NumCPU())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.duration+time.Minute)
@@ -183,7 +206,7 @@ func TestSoak(t *testing.T) {
 	if dir := os.Getenv("SOAK_SAMPLES_DIR"); dir != "" {
 		for _, r := range res {
 			b, _ := json.Marshal(r.samples)
-			_ = os.WriteFile(fmt.Sprintf("%s/%s.json", dir, strings.NewReplacer(":", "_", "=", "-").Replace(r.strategy)), b, 0o644)
+			_ = os.WriteFile(fmt.Sprintf("%s/%s.json", dir, fileName(r.strategy)), b, 0o644)
 		}
 	}
 
@@ -191,8 +214,8 @@ func TestSoak(t *testing.T) {
 	tenth := cfg.duration / 10
 	fmt.Printf("\nsoak: constant %d/s for %s per strategy, T=%s, all %d at once on %d CPUs; median of each minute's samples\n",
 		cfg.rate, cfg.duration, cfg.idleTimeout, len(strategies), runtime.NumCPU())
-	fmt.Printf("%-28s %8s %8s %8s  %6s %6s %6s  %5s %5s %5s  %9s %8s %7s %6s\n", "STRATEGY",
-		"RSS@1", "RSS@5", "RSS@10", "FD@1", "FD@5", "FD@10", "GR@1", "GR@5", "GR@10", "REQUESTS", "REQ/S", "STALE", "CONNS")
+	fmt.Printf("%-28s %8s %8s %8s  %7s %7s  %6s %6s %6s  %5s %5s %5s  %9s %8s %7s %6s\n", "STRATEGY",
+		"RSS@1", "RSS@5", "RSS@10", "HEAP@1", "HEAP@10", "FD@1", "FD@5", "FD@10", "GR@1", "GR@5", "GR@10", "REQUESTS", "REQ/S", "STALE", "CONNS")
 	var failures []string
 	for _, r := range res {
 		if r.err != nil {
@@ -230,9 +253,11 @@ func TestSoak(t *testing.T) {
 				row[i][j] = median(window(minute, m))
 			}
 		}
+		heap := func(s soakSample) float64 { return float64(s.LiveHeapKiB) / 1024 }
 		c := r.cell
-		fmt.Printf("%-28s %7.1fM %7.1fM %7.1fM  %6.0f %6.0f %6.0f  %5.0f %5.0f %5.0f  %9d %8.0f %7d %6d\n", r.strategy,
-			row[0][0], row[0][1], row[0][2], row[1][0], row[1][1], row[1][2], row[2][0], row[2][1], row[2][2],
+		fmt.Printf("%-28s %7.1fM %7.1fM %7.1fM  %6.2fM %6.2fM  %6.0f %6.0f %6.0f  %5.0f %5.0f %5.0f  %9d %8.0f %7d %6d\n", r.strategy,
+			row[0][0], row[0][1], row[0][2], median(window(1, heap)), median(window(10, heap)),
+			row[1][0], row[1][1], row[1][2], row[2][0], row[2][1], row[2][2],
 			c.Requests, float64(c.Requests)/(c.DurationMS/1000), c.Stale, c.NewConns)
 		for i, name := range []string{"RSS (MiB)", "open fds", "goroutines"} {
 			m := []func(soakSample) float64{rss, fds, grs}[i]
@@ -274,6 +299,17 @@ func TestSoakChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	began := time.Now()
+	profileDir := os.Getenv("SOAK_PROFILE_DIR")
+	if profileDir != "" {
+		// Every 4 KiB allocated is sampled (the default, 512 KiB, sees nothing of a 2 MiB
+		// heap). Minute 10's profile is taken inside it, while the cell still holds what
+		// it grew: RunCell's outcome keeps none of it.
+		runtime.MemProfileRate = 4096
+		t1 := time.AfterFunc(cfg.duration/10, func() { writeHeapProfile(t, profileDir, strategy, 1) })
+		t10 := time.AfterFunc(cfg.duration*19/20, func() { writeHeapProfile(t, profileDir, strategy, 10) })
+		defer t1.Stop()
+		defer t10.Stop()
+	}
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -308,6 +344,25 @@ func TestSoakChild(t *testing.T) {
 	fmt.Println(cellTag + string(b))
 }
 
+// writeHeapProfile writes the heap profile of minute m after a GC, so that its inuse
+// numbers are what is live now.
+func writeHeapProfile(t *testing.T, dir, strategy string, m int) {
+	runtime.GC()
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s.heap%d.pprof", fileName(strategy), m)))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		t.Error(err)
+	}
+}
+
+func fileName(strategy string) string {
+	return strings.NewReplacer(":", "_", "=", "-").Replace(strategy)
+}
+
 // sampleSelf reads this process's resident set, open file descriptors and goroutines.
 func sampleSelf() (soakSample, error) {
 	var s soakSample
@@ -326,6 +381,11 @@ func sampleSelf() (soakSample, error) {
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return s, fmt.Errorf("soak: %w", err)
+	}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	if live[0].Value.Kind() == metrics.KindUint64 {
+		s.LiveHeapKiB = int64(live[0].Value.Uint64() / 1024)
 	}
 	s.FDs = len(fds) - 1                      // less the one ReadDir itself had open
 	s.Goroutines = runtime.NumGoroutine() - 1 // less the sampler
