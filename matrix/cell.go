@@ -171,11 +171,14 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	var measured *empiricalSkew
 	var jitter []time.Duration
+	var keepAlive string
 	if u.Real() {
 		// How does this server really close? A few idle connections, measured from the
 		// client before the cell, give the close-time distribution the model uses and
 		// the jitter the summary reports.
-		closes, err := upstreams.MeasureCloses(ctx, up.URL()+"/", closeSamples, 2*configured+2*time.Second)
+		m, err := upstreams.MeasureIdleCloses(ctx, up.URL()+"/", closeSamples, 2*configured+2*time.Second)
+		closes := m.Closes
+		keepAlive = m.KeepAlive
 		if len(closes) == 0 {
 			_ = up.Close()
 			return nil, fmt.Errorf("upstream %s: measuring its idle closes: %w", u, err)
@@ -239,6 +242,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
+		out.Cell.Server.KeepAlive = keepAlive
 	}
 	closeLag, stopLag := medianLags(closes)
 	finPath := oneWay
@@ -374,50 +378,7 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 	b := p.Strategy.Behaviour()
 	c.PredictedResetRate, c.PredictedRetryRate = model.PredictWeighted(b, params, rec.Gaps.Weighted(), rec.Requests)
 	c.Curve = curve(b, params, rec)
-}
-
-// curveBin is the width of a race-curve bin as a fraction of T.
-const curveBin = 0.01
-
-// curve bins the exposed requests by gap/T and puts the model's prediction beside each
-// bin's measured stale rate.
-func curve(b pool.Behaviour, params model.Params, rec *attack.Recorder) []results.CurvePoint {
-	t := float64(params.IdleTimeout)
-	type acc struct {
-		n, stale, retried int64
-		pred              float64
-	}
-	bins := map[int]*acc{}
-	for g := range rec.Gaps.Buckets() {
-		k := int(math.Floor(float64(g.Gap) / t / curveBin))
-		a := bins[k]
-		if a == nil {
-			a = &acc{}
-			bins[k] = a
-		}
-		a.n += g.N
-		a.stale += g.Stale
-		a.retried += g.Retried
-		s, _ := model.Fail(b, params, g.Gap)
-		a.pred += s * float64(g.N)
-	}
-	keys := make([]int, 0, len(bins))
-	for k := range bins {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
-	out := make([]results.CurvePoint, 0, len(keys))
-	for _, k := range keys {
-		a := bins[k]
-		out = append(out, results.CurvePoint{
-			GapOverT:  math.Round((float64(k)+0.5)*curveBin*1e4) / 1e4,
-			Requests:  a.n,
-			Stale:     a.stale,
-			Retried:   a.retried,
-			Predicted: a.pred / float64(a.n),
-		})
-	}
-	return out
+	c.WindowMS = results.WindowMS(c.Curve, c.IdleTimeoutMS)
 }
 
 // Unmatched counts stale failures that no close by the server explains. A failure on

@@ -119,6 +119,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	s.CloseLateUS.P99 = max(s.CloseLateUS.P99, t.CloseLateUS.P99)
 	a.DurationMS += c.DurationMS
 	a.Curve = mergeCurves(a.Curve, c.Curve)
+	a.WindowMS = WindowMS(a.Curve, a.IdleTimeoutMS)
 	switch {
 	case m.hist == nil:
 		m.hist = h
@@ -128,29 +129,4 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		}
 	}
 	return nil
-}
-
-func mergeCurves(a, b []CurvePoint) []CurvePoint {
-	byBin := map[float64]*CurvePoint{}
-	for _, l := range [][]CurvePoint{a, b} {
-		for _, p := range l {
-			q, ok := byBin[p.GapOverT]
-			if !ok {
-				c := p
-				byBin[p.GapOverT] = &c
-				continue
-			}
-			n := q.Requests + p.Requests
-			if n > 0 {
-				q.Predicted = (q.Predicted*float64(q.Requests) + p.Predicted*float64(p.Requests)) / float64(n)
-			}
-			q.Requests, q.Stale, q.Retried = n, q.Stale+p.Stale, q.Retried+p.Retried
-		}
-	}
-	out := make([]CurvePoint, 0, len(byBin))
-	for _, p := range byBin {
-		out = append(out, *p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GapOverT < out[j].GapOverT })
-	return out
 }

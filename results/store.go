@@ -61,6 +61,7 @@ func encodeSummary(s *Summary) ([]byte, error) {
 		return nil, errors.New("nil summary")
 	}
 	out := *s
+	out.Findings = Findings(out.Cells)
 	switch out.Schema {
 	case "":
 		out.Schema = Schema

@@ -14,7 +14,11 @@ type Summary struct {
 	Finished time.Time `json:"finished"`
 	// State is "complete" or "partial" (a run that was interrupted).
 	State string `json:"state"`
-	Cells []Cell `json:"cells"`
+	// Findings are what the cells found out, first (see Findings); written by
+	// WriteSummary from the cells, so they are never out of step with them; absent
+	// when there are none.
+	Findings []Finding `json:"findings,omitempty"`
+	Cells    []Cell    `json:"cells"`
 }
 
 // Tool records which build produced the numbers.
@@ -77,6 +81,9 @@ type Server struct {
 	CloseJitterUS *LatencyUS `json:"close_jitter_us,omitempty"`
 	// CloseSamples counts those measurements.
 	CloseSamples int `json:"close_samples,omitempty"`
+	// KeepAlive is the Keep-Alive header a real server sent on those measurements'
+	// responses ("timeout=5"), empty when it sent none.
+	KeepAlive string `json:"keep_alive,omitempty"`
 }
 
 // Cell is one measured combination.
@@ -125,20 +132,33 @@ type Cell struct {
 
 	Server Server `json:"server"`
 
-	// Curve is the race curve: stale failures by idle gap, in bins of 1% of T, for the
-	// requests that were exposed to the race. Empty bins are left out.
+	// Curve is the race curve: stale failures by idle gap g, binned by g - T in absolute
+	// time (see CurvePoint), for the requests that were exposed to the race. Empty bins
+	// are left out.
 	Curve []CurvePoint `json:"curve,omitempty"`
+	// WindowMS is the race window as this cell measured it: the total width, in ms, of
+	// the curve's bins whose stale-failure rate is above 5% (for a blind pool, every gap
+	// past the close; for a watching one, the few ms around it).
+	WindowMS float64 `json:"window_ms"`
 
 	DurationMS float64 `json:"duration_ms"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
 	Hlog string `json:"hlog,omitempty"`
 }
 
-// CurvePoint is one bin of the race curve.
+// CurvePoint is one bin of the race curve. Bins are laid on a grid of g - T in absolute
+// time, because the race window is a few ms wide whatever T is (1% of T was 50 ms at
+// T = 5s, wider than the window): coarse bins across the sweep (at least 40), and bins
+// of at most 0.25 ms around the server's close, where the window lives. Bins of one
+// width sit on multiples of it from T, so cells with the same widths pool bin by bin.
 type CurvePoint struct {
 	// GapOverT is the bin's centre as a fraction of T (1.0 = the believed timeout).
 	GapOverT float64 `json:"gap_over_t"`
-	Requests int64   `json:"requests"`
+	// GapMinusTMS is the bin's centre, g - T, in ms; BinMS its width in ms. Summaries
+	// from before these fields have bins of 1% of T and neither (see CurveBin).
+	GapMinusTMS float64 `json:"gap_minus_t_ms"`
+	BinMS       float64 `json:"bin_ms"`
+	Requests    int64   `json:"requests"`
 	// Stale counts caller-visible stale failures; Retried counts requests that a strategy
 	// replayed (a failure hidden from the caller).
 	Stale   int64 `json:"stale"`

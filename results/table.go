@@ -9,18 +9,18 @@ import (
 
 // tableHeader names RenderTable's columns. RESET% and 95% CI are the caller-visible
 // stale failure rate and its Wilson interval; PRED% is the model's prediction of the
-// same; SRV UNREAD is the server's idle closes that found request bytes unread (the
+// same; WINDOWms is the race window the cell measured (Cell.WindowMS); SRV UNREAD is the server's idle closes that found request bytes unread (the
 // race seen from the server); UNMATCHED is client stale failures the server cannot
 // explain.
 var tableHeader = []string{
 	"STRATEGY", "SKEW", "LOAD", "REQS", "STALE", "RESET%", "95% CI", "PRED%",
-	"RETRIES", "CONN/1k", "P50ms", "P99ms", "SRV UNREAD", "UNMATCHED",
+	"WINDOWms", "RETRIES", "CONN/1k", "P50ms", "P99ms", "SRV UNREAD", "UNMATCHED",
 }
 
 // RenderTable writes cells to w as a plain-text table aligned with text/tabwriter, no
 // colours, one row per cell in the order given, under a header row. Rates are percent
 // with one decimal ("33.4"), the interval as "31.2–35.6", connections per 1,000
-// requests with one decimal, latencies in milliseconds with two decimals.
+// requests with one decimal, the window and latencies in milliseconds with two decimals.
 func RenderTable(w io.Writer, cells []Cell) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	row := make([]string, 0, len(tableHeader))
@@ -73,6 +73,7 @@ func RenderTable(w io.Writer, cells []Cell) error {
 			percent(c.ResetRate),
 			percent(c.ResetRateCI95[0])+"–"+percent(c.ResetRateCI95[1]),
 			percent(c.PredictedResetRate),
+			fmt.Sprintf("%.2f", c.WindowMS),
 			fmt.Sprint(c.Retries),
 			fmt.Sprintf("%.1f", c.ConnsPer1k),
 			millis(c.LatencyUS.P50),

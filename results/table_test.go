@@ -64,15 +64,15 @@ func TestRenderTableFormatsNumbers(t *testing.T) {
 		t.Fatalf("%d lines, want a header and 3 rows:\n%s", len(lines), buf.String())
 	}
 	if h := strings.Join(strings.Fields(lines[0]), " "); h !=
-		"STRATEGY SKEW LOAD REQS STALE RESET% 95% CI PRED% RETRIES CONN/1k P50ms P99ms SRV UNREAD UNMATCHED" {
+		"STRATEGY SKEW LOAD REQS STALE RESET% 95% CI PRED% WINDOWms RETRIES CONN/1k P50ms P99ms SRV UNREAD UNMATCHED" {
 		t.Errorf("header = %q", h)
 	}
 	for i, want := range [][]string{
 		// 334/1000 stale: 33.4%, Wilson [30.5, 36.4]; 372 conns per 1000 requests.
-		{"blind", "uniform:±10ms", "sweep", "1000", "334", "33.4", "30.5–36.4", "34.1", "0", "372.0", "1.23", "45.68", "330", "4"},
+		{"blind", "uniform:±10ms", "sweep", "1000", "334", "33.4", "30.5–36.4", "34.1", "0.00", "0", "372.0", "1.23", "45.68", "330", "4"},
 		// 0/20000 stale: Wilson hi = 3.84/20003.84 = 0.02%; 52 conns per 20000 = 2.6 per 1k.
-		{"read-probe+retry-only:max=1", "offset:-5ms", "lull:gap=4.9s", "20000", "0", "0.0", "0.0–0.0", "0.1", "17", "2.6", "1.00", "5000.12", "17", "0"},
-		{"timeout-margin:margin=10ms", "-", "constant", "0", "0", "0.0", "0.0–0.0", "0.0", "0", "0.0", "0.00", "0.00", "0", "0"},
+		{"read-probe+retry-only:max=1", "offset:-5ms", "lull:gap=4.9s", "20000", "0", "0.0", "0.0–0.0", "0.1", "0.00", "17", "2.6", "1.00", "5000.12", "17", "0"},
+		{"timeout-margin:margin=10ms", "-", "constant", "0", "0", "0.0", "0.0–0.0", "0.0", "0.00", "0", "0.0", "0.00", "0.00", "0", "0"},
 	} {
 		if got := strings.Fields(lines[i+1]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("row %d:\n got %q\nwant %q", i+1, got, want)

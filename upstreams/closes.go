@@ -35,24 +35,40 @@ const MaxMeasureConns = 1024
 // the response or was not closed within wait is left out and named in the error (at
 // most five named, then a count); the samples of the others are still returned.
 func MeasureCloses(ctx context.Context, rawURL string, n int, wait time.Duration) ([]time.Duration, error) {
+	m, err := MeasureIdleCloses(ctx, rawURL, n, wait)
+	return m.Closes, err
+}
+
+// IdleCloses is what MeasureIdleCloses saw of a server.
+type IdleCloses struct {
+	// Closes is MeasureCloses' samples.
+	Closes []time.Duration
+	// KeepAlive is the Keep-Alive header of the first response that had one ("" when
+	// none did): what the server advertises, to set beside what it does.
+	KeepAlive string
+}
+
+// MeasureIdleCloses is MeasureCloses that also keeps the server's Keep-Alive header.
+func MeasureIdleCloses(ctx context.Context, rawURL string, n int, wait time.Duration) (IdleCloses, error) {
+	var res IdleCloses
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("MeasureCloses: url %q: %v", rawURL, err)
+		return res, fmt.Errorf("MeasureCloses: url %q: %v", rawURL, err)
 	}
 	if u.Scheme != "http" {
-		return nil, fmt.Errorf("MeasureCloses: url %q: scheme must be http", rawURL)
+		return res, fmt.Errorf("MeasureCloses: url %q: scheme must be http", rawURL)
 	}
 	if u.Port() == "" {
-		return nil, fmt.Errorf("MeasureCloses: url %q: needs a port", rawURL)
+		return res, fmt.Errorf("MeasureCloses: url %q: needs a port", rawURL)
 	}
 	if err := CheckLoopback(u.Host); err != nil {
-		return nil, fmt.Errorf("MeasureCloses: url: %w", err)
+		return res, fmt.Errorf("MeasureCloses: url: %w", err)
 	}
 	if n < 1 || n > MaxMeasureConns {
-		return nil, fmt.Errorf("MeasureCloses: n must be within [1, %d], got %d", MaxMeasureConns, n)
+		return res, fmt.Errorf("MeasureCloses: n must be within [1, %d], got %d", MaxMeasureConns, n)
 	}
 	if wait <= 0 {
-		return nil, fmt.Errorf("MeasureCloses: wait must be > 0, got %v", wait)
+		return res, fmt.Errorf("MeasureCloses: wait must be > 0, got %v", wait)
 	}
 	if u.Path == "" {
 		u.Path = "/"
@@ -62,16 +78,23 @@ func MeasureCloses(ctx context.Context, rawURL string, n int, wait time.Duration
 	w := newCloseWatcher()
 	defer w.stop()
 	samples := make([]time.Duration, n)
+	headers := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			samples[i], errs[i] = measureClose(ctx, w, u, wait)
+			samples[i], headers[i], errs[i] = measureClose(ctx, w, u, wait)
 		})
 	}
 	wg.Wait()
 
 	out := make([]time.Duration, 0, n)
+	for _, h := range headers {
+		if h != "" {
+			res.KeepAlive = h
+			break
+		}
+	}
 	var failed []error
 	for i, err := range errs {
 		if err != nil {
@@ -80,8 +103,9 @@ func MeasureCloses(ctx context.Context, rawURL string, n int, wait time.Duration
 		}
 		out = append(out, samples[i])
 	}
+	res.Closes = out
 	if len(failed) == 0 {
-		return out, nil
+		return res, nil
 	}
 	shown := failed[:min(len(failed), 5)]
 	msg := fmt.Sprintf("MeasureCloses %s: %d of %d connections gave no sample", rawURL, len(failed), n)
@@ -91,62 +115,63 @@ func MeasureCloses(ctx context.Context, rawURL string, n int, wait time.Duration
 	if len(failed) > len(shown) {
 		msg += fmt.Sprintf("; and %d more", len(failed)-len(shown))
 	}
-	return out, errors.New(msg)
+	return res, errors.New(msg)
 }
 
 // measureClose is one connection of MeasureCloses.
-func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Duration) (time.Duration, error) {
+func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Duration) (late time.Duration, keepAlive string, err error) {
 	d := net.Dialer{Timeout: wait}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, ctx.Err() // the dial ended with the context, which says why
+			return 0, keepAlive, ctx.Err() // the dial ended with the context, which says why
 		}
-		return 0, err
+		return 0, keepAlive, err
 	}
 	defer nc.Close()
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
-		return 0, fmt.Errorf("%s resolved to non-loopback %s", u.Host, nc.RemoteAddr())
+		return 0, keepAlive, fmt.Errorf("%s resolved to non-loopback %s", u.Host, nc.RemoteAddr())
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, err
+		return 0, keepAlive, err
 	}
 	req.Header.Set("User-Agent", "idlerace-measure-closes")
 	// Every deadline set here is followed by a look at ctx: a cancellation whose
 	// AfterFunc ran just before would otherwise be overwritten.
 	nc.SetDeadline(time.Now().Add(wait))
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, keepAlive, err
 	}
 	if err := req.Write(nc); err != nil {
-		return 0, fmt.Errorf("write request: %w", err)
+		return 0, keepAlive, fmt.Errorf("write request: %w", err)
 	}
 	sc := newStampConn(nc)
 	br := bufio.NewReader(sc)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return 0, fmt.Errorf("read response: %w", err)
+		return 0, keepAlive, fmt.Errorf("read response: %w", err)
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, fmt.Errorf("read response body: %w", err)
+		return 0, keepAlive, fmt.Errorf("read response body: %w", err)
 	}
 	resp.Body.Close()
+	keepAlive = resp.Header.Get("Keep-Alive")
 	if resp.Close {
-		return 0, errors.New("response said Connection: close: not an idle close")
+		return 0, keepAlive, errors.New("response said Connection: close: not an idle close")
 	}
 	end := sc.last
 	if br.Buffered() > 0 {
-		return 0, fmt.Errorf("%d unexpected bytes after the response", br.Buffered())
+		return 0, keepAlive, fmt.Errorf("%d unexpected bytes after the response", br.Buffered())
 	}
 
 	closed, waited := sc.waitEnd(ctx, w, end.Add(wait))
 	nc.SetReadDeadline(end.Add(wait))
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return 0, keepAlive, err
 	}
 	var buf [1]byte
 	n, err := br.Read(buf[:])
@@ -155,15 +180,15 @@ func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Du
 	}
 	switch {
 	case n > 0:
-		return 0, fmt.Errorf("%d unexpected bytes after the response", br.Buffered()+n)
+		return 0, keepAlive, fmt.Errorf("%d unexpected bytes after the response", br.Buffered()+n)
 	case ctx.Err() != nil:
-		return 0, ctx.Err()
+		return 0, keepAlive, ctx.Err()
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		return closed.Sub(end), nil
+		return closed.Sub(end), keepAlive, nil
 	case isTimeoutErr(err):
-		return 0, fmt.Errorf("no close within %v of the response", wait)
+		return 0, keepAlive, fmt.Errorf("no close within %v of the response", wait)
 	}
-	return 0, fmt.Errorf("waiting for the close: %w", err)
+	return 0, keepAlive, fmt.Errorf("waiting for the close: %w", err)
 }
 
 func isTimeoutErr(err error) bool {

@@ -12,10 +12,13 @@ import (
 	"github.com/idlerace/idlerace/results"
 )
 
-// writeSummary prints a summary as a table or as summary.json's JSON.
+// writeSummary prints a summary as a table, its findings first, or as summary.json's JSON.
 func writeSummary(w io.Writer, format string, s *results.Summary) error {
 	if format == "json" {
 		return results.RenderJSON(w, s)
+	}
+	if err := results.RenderFindings(w, results.Findings(s.Cells)); err != nil {
+		return err
 	}
 	return results.RenderTable(w, s.Cells)
 }

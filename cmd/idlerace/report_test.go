@@ -26,7 +26,7 @@ func TestReportWritesHTMLMarkdownAndCharts(t *testing.T) {
 	if code != exitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	want := []string{"report.html", "report.md", "report-race-curve.png", "report-reset-heatmap.png", "report-latency.png", "report-cost.png"}
+	want := []string{"report.html", "report.md", "report-race-curve.png", "report-race-window.png", "report-reset-heatmap.png", "report-latency.png", "report-cost.png"}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("stdout %q: want %d paths", out, len(want))

@@ -21,7 +21,7 @@ func TestWriteCompareShowsBothRunsSideBySide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paths.Charts) != 4 {
+	if len(paths.Charts) != len(chartOrder) {
 		t.Fatalf("charts %v", paths.Charts)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))

@@ -33,15 +33,19 @@ type tally struct {
 	histCells         int     // how many cells' histograms are in hist
 	p99FromCellsUS    float64 // Σ cell p99 (µs) × requests: their weighted mean, when no hlog
 	p99WeightRequests int64
-	curve             map[int64]*curvePoint // by bin centre in thousandths of T
+	curve             map[curveKey]*curvePoint
 	curveSeen         bool
 }
 
+// curveKey is a race-curve bin: its centre (g - T) and width, in ns, so that the same
+// bin of two cells pools, and bins of two widths stay apart.
+type curveKey struct{ centreNS, widthNS int64 }
+
 type curvePoint struct {
-	gapOverT          float64
-	requests, stale   int64
-	retried           int64
-	predictedRequests float64 // Σ predicted × requests
+	gapMinusTMS, binMS float64
+	requests, stale    int64
+	retried            int64
+	predictedRequests  float64 // Σ predicted × requests
 }
 
 func (t *tally) resetRate() float64 {
@@ -84,7 +88,12 @@ func (t *tally) sortedCurve() []*curvePoint {
 	for _, p := range t.curve {
 		pts = append(pts, p)
 	}
-	sort.Slice(pts, func(i, j int) bool { return pts[i].gapOverT < pts[j].gapOverT })
+	sort.Slice(pts, func(i, j int) bool {
+		if pts[i].gapMinusTMS != pts[j].gapMinusTMS {
+			return pts[i].gapMinusTMS < pts[j].gapMinusTMS
+		}
+		return pts[i].binMS < pts[j].binMS
+	})
 	return pts
 }
 
@@ -107,17 +116,18 @@ func (t *tally) add(i int, c *results.Cell, h *hdrhistogram.Histogram) {
 		t.histCells++
 	}
 	if t.curve == nil {
-		t.curve = map[int64]*curvePoint{}
+		t.curve = map[curveKey]*curvePoint{}
 	}
 	for _, p := range c.Curve {
-		if p.Requests <= 0 || math.IsNaN(p.GapOverT) || math.IsInf(p.GapOverT, 0) {
+		centre, width := p.CurveBin(c.IdleTimeoutMS)
+		if p.Requests <= 0 || !finite(centre) || !finite(width) || width <= 0 {
 			continue
 		}
 		t.curveSeen = true
-		key := int64(math.Round(p.GapOverT * 1000))
+		key := curveKey{int64(math.Round(centre * 1e6)), int64(math.Round(width * 1e6))}
 		cp := t.curve[key]
 		if cp == nil {
-			cp = &curvePoint{gapOverT: float64(key) / 1000}
+			cp = &curvePoint{gapMinusTMS: float64(key.centreNS) / 1e6, binMS: float64(key.widthNS) / 1e6}
 			t.curve[key] = cp
 		}
 		cp.requests += p.Requests
@@ -307,3 +317,5 @@ func (v *view) axisName(sep string) string {
 
 // disagrees reports whether cell i is one the model does not explain.
 func (v *view) disagrees(i int) bool { return slices.Contains(v.disagree, i) }
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -31,21 +31,22 @@ var pageTemplate = template.Must(template.New("report.html").Funcs(template.Func
 
 // page is what report.html.tmpl renders.
 type page struct {
-	RunDir, RunName, StateText, When string
-	FontFamily, FontBase64           string
-	Notices, Notes                   []string
-	Glance                           []labelled
-	Constant                         string
-	Threshold, ThresholdPP           string
-	Race, Heatmap, Latency, Cost     htmlChart
-	FrontConns, FrontP99             []string
-	CostRows                         []costRow
-	Disagreements                    []disagreementRow
-	Cells                            []results.Cell
-	Columns                          []column
-	Rows                             []row
-	Settings                         []labelled
-	MatrixYAML                       string
+	RunDir, RunName, StateText, When     string
+	FontFamily, FontBase64               string
+	Notices, Notes                       []string
+	Findings                             []results.Finding
+	Glance                               []labelled
+	Constant                             string
+	Threshold, ThresholdPP               string
+	Race, Window, Heatmap, Latency, Cost htmlChart
+	FrontConns, FrontP99                 []string
+	CostRows                             []costRow
+	Disagreements                        []disagreementRow
+	Cells                                []results.Cell
+	Columns                              []column
+	Rows                                 []row
+	Settings                             []labelled
+	MatrixYAML                           string
 }
 
 type labelled struct{ Label, Value string }
@@ -103,7 +104,7 @@ func (v *view) renderHTML(charts map[string]chart) ([]byte, error) {
 		FrontP99:    v.frontList(v.frontP99),
 	}
 	for name, dst := range map[string]*htmlChart{
-		"race-curve": &pg.Race, "reset-heatmap": &pg.Heatmap, "latency": &pg.Latency, "cost": &pg.Cost,
+		"race-curve": &pg.Race, "race-window": &pg.Window, "reset-heatmap": &pg.Heatmap, "latency": &pg.Latency, "cost": &pg.Cost,
 	} {
 		c := charts[name]
 		*dst = htmlChart{
@@ -114,6 +115,7 @@ func (v *view) renderHTML(charts map[string]chart) ([]byte, error) {
 		}
 	}
 	pg.Glance = v.glance()
+	pg.Findings = results.Findings(s.Cells)
 	for _, st := range v.strategies {
 		t := v.byStrategy[st]
 		pg.CostRows = append(pg.CostRows, costRow{
@@ -231,6 +233,7 @@ func (v *view) cellTable() ([]column, []row) {
 		{column{"Δ pp", "measured − model, percentage points", false}, true, func(c *results.Cell) string {
 			return deltaPP(c)
 		}},
+		{column{"window ms", "window_ms: the width of the race-curve bins whose stale rate is above 5%", false}, true, func(c *results.Cell) string { return fmt.Sprintf("%.2f", results.WindowMS(c.Curve, c.IdleTimeoutMS)) }},
 		{column{"retries", "", false}, true, func(c *results.Cell) string { return fmt.Sprint(c.Retries) }},
 		{column{"conns/1k", "new connections per 1,000 requests", false}, true, func(c *results.Cell) string { return fmt.Sprintf("%.0f", c.ConnsPer1k) }},
 		{column{"p50 · p99 · p99.9 · max ms", "latency percentiles from the intended send time", false}, true, func(c *results.Cell) string {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/idlerace/idlerace/results"
 )
 
 // renderMarkdown writes report.md: GitHub-flavoured Markdown short enough for a pull
 // request comment or $GITHUB_STEP_SUMMARY. A heading, the banner as a warning alert,
-// one line of environment, a table of reset rate per strategy (rows) and condition
+// one line of environment, the run's findings, a table of reset rate per strategy (rows) and condition
 // (columns) with each strategy's cost, the Pareto fronts, the disagreements with the
 // model, and the full cell table folded in a <details>.
 func (v *view) renderMarkdown(charts []string) []byte {
@@ -38,6 +40,16 @@ func (v *view) renderMarkdown(charts []string) []byte {
 		env = append(env, c)
 	}
 	fmt.Fprintf(&b, "%s\n\n", mdText(strings.Join(env, " · ")))
+
+	if fs := results.Findings(s.Cells); len(fs) > 0 {
+		b.WriteString("### Findings\n\n")
+		mdRow(&b, []string{"upstream", "what", "measured", "expected"})
+		b.WriteString("|:--|:--|:--|:--|\n")
+		for _, f := range fs {
+			mdRow(&b, []string{f.Upstream, f.What, f.Measured, f.Expected})
+		}
+		b.WriteString("\n")
+	}
 
 	if len(v.strategies) > 0 {
 		b.WriteString("### Reset rate: measured (model)\n\n")

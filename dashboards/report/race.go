@@ -9,15 +9,27 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// raceFigure draws the race curve: for each combo a panel, and in it for each strategy
-// the share of exposed requests that failed stale, bin by bin of the idle gap g as a
-// fraction of T, with the model's prediction dashed in the same colour. A thin grey
-// line marks g = T, where a blind pool starts to lose.
+// raceFigure draws the race curve over the whole sweep: for each combo a panel, and in
+// it for each strategy the share of exposed requests that failed stale, bin by bin of
+// g - T in ms, with the model's prediction dashed in the same colour. A thin grey line
+// marks g = T, where a blind pool starts to lose.
 func (v *view) raceFigure() (figure, error) {
-	f := figure{name: "race-curve", cols: 3, panelW: 235, panelH: 190, legendW: 190}
+	lo, hi, ok := v.raceSpan()
+	return v.racePanels("race-curve", lo, hi, ok)
+}
+
+// raceWindowFigure draws the same panels zoomed on the window: the gaps where some
+// strategy's curve, measured or predicted, lies between 2% and 98% (see raceWindow).
+func (v *view) raceWindowFigure() (figure, error) {
+	lo, hi, ok := v.raceWindow()
+	return v.racePanels("race-window", lo, hi, ok)
+}
+
+func (v *view) racePanels(name string, lo, hi float64, ranged bool) (figure, error) {
+	f := figure{name: name, cols: 3, panelW: 235, panelH: 190, legendW: 190}
 	any := false
 	for _, k := range v.combos {
-		p := newPlot(v.title(k), "idle gap g / T", "P(stale failure)")
+		p := newPlot(v.title(k), "g − T (ms)", "P(stale failure)")
 		addGrid(p)
 		drawn := 0
 		for _, s := range v.strategies {
@@ -27,8 +39,14 @@ func (v *view) raceFigure() (figure, error) {
 			}
 			measured, predicted := plotter.XYs{}, plotter.XYs{}
 			for _, cp := range t.sortedCurve() {
-				measured = append(measured, plotter.XY{X: cp.gapOverT, Y: float64(cp.stale) / float64(cp.requests)})
-				predicted = append(predicted, plotter.XY{X: cp.gapOverT, Y: cp.predictedRequests / float64(cp.requests)})
+				if ranged && (cp.gapMinusTMS < lo || cp.gapMinusTMS > hi) {
+					continue // off the axis: gonum would draw it over the margin
+				}
+				measured = append(measured, plotter.XY{X: cp.gapMinusTMS, Y: float64(cp.stale) / float64(cp.requests)})
+				predicted = append(predicted, plotter.XY{X: cp.gapMinusTMS, Y: cp.predictedRequests / float64(cp.requests)})
+			}
+			if len(measured) == 0 {
+				continue
 			}
 			ml, err := line(measured, v.colour(s), 1.4, v.dashes(s))
 			if err != nil {
@@ -47,20 +65,16 @@ func (v *view) raceFigure() (figure, error) {
 		}
 		any = true
 		p.Y.Min, p.Y.Max = 0, 1
-		ref, err := line(plotter.XYs{{X: 1, Y: 0}, {X: 1, Y: 1}}, color.Gray{0x99}, 0.6, []vg.Length{1, 2})
+		ref, err := line(plotter.XYs{{X: 0, Y: 0}, {X: 0, Y: 1}}, color.Gray{0x99}, 0.6, []vg.Length{1, 2})
 		if err != nil {
 			return f, err
 		}
 		p.Add(ref)
 		p.Y.Tick.Marker = plot.ConstantTicks{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"}, {Value: 0.75}, {Value: 1, Label: "1"}}
-		f.panels = append(f.panels, p)
-	}
-	if lo, hi, ok := v.raceFocus(); ok {
-		for _, p := range f.panels {
-			if p.X.Label.Text != "" { // not an empty panel
-				p.X.Min, p.X.Max = lo, hi
-			}
+		if ranged {
+			p.X.Min, p.X.Max = lo, hi
 		}
+		f.panels = append(f.panels, p)
 	}
 	if !any {
 		f.panels = []*plot.Plot{emptyPanel("race curve", "no cell carries a race curve (summary.json \"curve\")")}
@@ -80,35 +94,64 @@ func (v *view) raceFigure() (figure, error) {
 	return f, nil
 }
 
-// raceFocus is the range of g/T the race curve shows, the same in every panel: from
-// the first bin where any curve, measured or predicted, changes from its previous bin
-// to the last, with 3% of T either side, within the bins there are. Flat stretches
-// outside (0 before the race, a blind pool's 1 after it) are left out; a stray failure
-// far from T is a change, so it stays in view.
-func (v *view) raceFocus() (lo, hi float64, ok bool) {
-	first, last := math.Inf(1), math.Inf(-1)
-	dataLo, dataHi := math.Inf(1), math.Inf(-1)
+// raceSpan is the range of g - T (ms) the whole-sweep chart shows, the same in every
+// panel: every bin there is, edge to edge.
+func (v *view) raceSpan() (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
 	for _, byStrategy := range v.byCombo {
 		for _, t := range byStrategy {
-			pts := t.sortedCurve()
-			for i, cp := range pts {
-				dataLo, dataHi = math.Min(dataLo, cp.gapOverT), math.Max(dataHi, cp.gapOverT)
-				if i == 0 {
-					continue
-				}
-				prev := pts[i-1]
-				m0, m1 := float64(prev.stale)/float64(prev.requests), float64(cp.stale)/float64(cp.requests)
-				p0, p1 := prev.predictedRequests/float64(prev.requests), cp.predictedRequests/float64(cp.requests)
-				if math.Abs(m1-m0) > 1e-9 || math.Abs(p1-p0) > 1e-9 {
-					first, last = math.Min(first, prev.gapOverT), math.Max(last, cp.gapOverT)
+			for _, cp := range t.curve {
+				lo, hi = math.Min(lo, cp.gapMinusTMS-cp.binMS/2), math.Max(hi, cp.gapMinusTMS+cp.binMS/2)
+			}
+		}
+	}
+	return lo, hi, lo < hi
+}
+
+// Window bounds: a curve between these two values is moving (raceWindow).
+const windowLow, windowHigh = 0.02, 0.98
+
+// raceWindow is the range of g - T (ms) the window chart shows, the same in every
+// panel: from the first bin to the last where any curve, measured or predicted, lies
+// between 2% and 98%, widened by half its width (at least two of its bins) each side.
+// Where no curve passes through that band (a blind pool that steps from 0 to 1 between
+// two bins), the bins where some curve changes from one bin to the next stand in.
+func (v *view) raceWindow() (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	bin := math.Inf(1)
+	moving := func(x float64) bool { return x >= windowLow && x <= windowHigh }
+	for _, byStrategy := range v.byCombo {
+		for _, t := range byStrategy {
+			for _, cp := range t.curve {
+				m, p := float64(cp.stale)/float64(cp.requests), cp.predictedRequests/float64(cp.requests)
+				if moving(m) || moving(p) {
+					lo, hi = math.Min(lo, cp.gapMinusTMS-cp.binMS/2), math.Max(hi, cp.gapMinusTMS+cp.binMS/2)
+					bin = math.Min(bin, cp.binMS)
 				}
 			}
 		}
 	}
-	if math.IsInf(first, 0) {
+	if lo > hi {
+		for _, byStrategy := range v.byCombo {
+			for _, t := range byStrategy {
+				pts := t.sortedCurve()
+				for i := 1; i < len(pts); i++ {
+					prev, cp := pts[i-1], pts[i]
+					m0, m1 := float64(prev.stale)/float64(prev.requests), float64(cp.stale)/float64(cp.requests)
+					p0, p1 := prev.predictedRequests/float64(prev.requests), cp.predictedRequests/float64(cp.requests)
+					if math.Abs(m1-m0) > 1e-9 || math.Abs(p1-p0) > 1e-9 {
+						lo, hi = math.Min(lo, prev.gapMinusTMS), math.Max(hi, cp.gapMinusTMS)
+						bin = math.Min(bin, math.Min(prev.binMS, cp.binMS))
+					}
+				}
+			}
+		}
+	}
+	if lo > hi {
 		return 0, 0, false
 	}
-	return math.Max(dataLo, first-0.03), math.Min(dataHi, last+0.03), true
+	pad := math.Max((hi-lo)/2, 2*bin)
+	return lo - pad, hi + pad, true
 }
 
 // addGrid adds faint grid lines, drawn under whatever is added after it.

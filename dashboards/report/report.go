@@ -15,6 +15,7 @@ type Paths struct {
 	// Markdown is report.md: the compact table and the disagreements.
 	Markdown string
 	// Charts are the PNG files, one per chart: report-race-curve.png,
+	// report-race-window.png,
 	// report-reset-heatmap.png, report-latency.png, report-cost.png.
 	Charts []string
 	// Notices repeats the banner at the top of the report (a partial run, a summary of
@@ -23,7 +24,7 @@ type Paths struct {
 }
 
 // chartOrder is the order charts appear in the page and in Paths.Charts.
-var chartOrder = []string{"race-curve", "reset-heatmap", "latency", "cost"}
+var chartOrder = []string{"race-curve", "race-window", "reset-heatmap", "latency", "cost"}
 
 // Write reads the run directory runDir and writes report.html, report.md and a PNG of
 // each chart into outDir (runDir when outDir is empty; created if missing). Each file
@@ -119,6 +120,7 @@ func write(r *run, outDir string) (Paths, error) {
 func (v *view) renderCharts() (map[string]chart, error) {
 	build := map[string]func() (figure, error){
 		"race-curve":    v.raceFigure,
+		"race-window":   v.raceWindowFigure,
 		"reset-heatmap": v.heatmapFigure,
 		"latency":       v.latencyFigure,
 		"cost":          v.costFigure,

@@ -244,8 +244,8 @@ func TestPartialRunHasBannerAndStillReports(t *testing.T) {
 	if banner < 0 || banner > strings.Index(html, `<section id="race">`) {
 		t.Error("report.html has no partial-run banner above the charts")
 	}
-	if n := len(svgRE.FindAllString(html, -1)); n != 4 {
-		t.Errorf("%d charts in a partial run's report, want all 4", n)
+	if n := len(svgRE.FindAllString(html, -1)); n != len(chartOrder) {
+		t.Errorf("%d charts in a partial run's report, want all %d", n, len(chartOrder))
 	}
 	md := readFile(t, p.Markdown)
 	if !strings.Contains(md, "> [!WARNING]\n> Partial run") || !strings.HasPrefix(md, "## idlerace report: 6 cells, PARTIAL run") {

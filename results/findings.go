@@ -1,0 +1,169 @@
+package results
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Finding is something a run found out about a server or the model that a reader
+// should see before any table: a server whose idle close is not where it is configured
+// to be, a Keep-Alive header that disagrees with the close, a cell the model does not
+// explain. Findings are derived from the cells (Findings), so a merged or resumed run
+// states the same ones as a whole run would.
+type Finding struct {
+	Upstream string `json:"upstream"`
+	What     string `json:"what"`
+	Measured string `json:"measured"`
+	Expected string `json:"expected"`
+}
+
+// ModelAgreementPP is how far, in percentage points, a cell's reset rate may lie from
+// the model's prediction outside its 95% interval before it is a finding.
+const ModelAgreementPP = 2
+
+// closeTolerance is how far a server's idle close may land from where it should before
+// it is a finding: max(1 ms, 1% of the timeout), in µs.
+func closeTolerance(timeoutMS float64) float64 { return math.Max(1000, 10*timeoutMS) }
+
+// Findings returns what the cells found, in the order their first cell was measured:
+// per upstream and configured timeout, a median idle close further than
+// max(1 ms, 1%) from the timeout, and an advertised Keep-Alive timeout further than
+// that from the close; per cell, a reset rate more than ModelAgreementPP from the
+// model with the prediction outside the measured 95% interval.
+func Findings(cells []Cell) []Finding {
+	var out []Finding
+	type group struct {
+		upstream  string
+		timeoutMS float64
+	}
+	seen := map[group]bool{}
+	for i := range cells {
+		c := &cells[i]
+		s := &c.Server
+		g := group{c.Upstream, s.ConfiguredTimeoutMS}
+		if !seen[g] && s.ConfiguredTimeoutMS > 0 {
+			seen[g] = true
+			out = append(out, closeFindings(cells, c.Upstream, s.ConfiguredTimeoutMS)...)
+		}
+		if f, ok := modelFinding(c); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// closeFindings pools the cells of one upstream and configured timeout: the median of
+// their median closes (a real server's, measured on idle connections before each cell;
+// an in-process server's own lateness past its due time).
+func closeFindings(cells []Cell, upstream string, timeoutMS float64) []Finding {
+	var offsUS []float64
+	var samples int
+	var maxUS int64
+	var keepAlive string
+	for i := range cells {
+		c := &cells[i]
+		if c.Upstream != upstream || c.Server.ConfiguredTimeoutMS != timeoutMS {
+			continue
+		}
+		switch s := &c.Server; {
+		case s.CloseJitterUS != nil && s.CloseSamples > 0:
+			offsUS = append(offsUS, float64(s.CloseJitterUS.P50))
+			samples += s.CloseSamples
+			maxUS = max(maxUS, s.CloseJitterUS.Max)
+			if keepAlive == "" {
+				keepAlive = s.KeepAlive
+			}
+		case s.IdleCloses > 0 && s.CloseLateUS.P50 > 0 && c.Skew == "none":
+			// An in-process server's lateness past T+s; with a skew drawn per period
+			// its close is meant to move, so only an unskewed cell says where it is.
+			offsUS = append(offsUS, float64(s.CloseLateUS.P50))
+			samples += int(s.IdleCloses)
+			maxUS = max(maxUS, s.CloseLateUS.Max)
+		}
+	}
+	if len(offsUS) == 0 {
+		return nil
+	}
+	sort.Float64s(offsUS)
+	off := offsUS[(len(offsUS)-1)/2] // the lower median: a value some cell measured
+	closeMS := timeoutMS + off/1000
+	var out []Finding
+	if tol := closeTolerance(timeoutMS); math.Abs(off) > tol {
+		dir := "after"
+		if off < 0 {
+			dir = "before"
+		}
+		out = append(out, Finding{
+			Upstream: upstream,
+			What:     fmt.Sprintf("idle close lands %s ms %s the configured timeout", fmtMS(math.Abs(off)/1000), dir),
+			Measured: fmt.Sprintf("closes %s ms after the response (median of %d cells' medians, %d closes; latest %s ms after the timeout)", fmtMS(closeMS), len(offsUS), samples, fmtMS(float64(maxUS)/1000)),
+			Expected: fmt.Sprintf("%s ms (configured), within %s ms", fmtMS(timeoutMS), fmtMS(tol/1000)),
+		})
+	}
+	if adv, ok := AdvertisedTimeoutMS(keepAlive); ok && math.Abs(adv-closeMS)*1000 > closeTolerance(closeMS) {
+		out = append(out, Finding{
+			Upstream: upstream,
+			What:     fmt.Sprintf("Keep-Alive: %s disagrees with the real close", keepAlive),
+			Measured: fmt.Sprintf("closes %s ms after the response", fmtMS(closeMS)),
+			Expected: fmt.Sprintf("%s ms (advertised)", fmtMS(adv)),
+		})
+	}
+	return out
+}
+
+// modelFinding is a cell the model does not explain (see ModelAgreementPP).
+func modelFinding(c *Cell) (Finding, bool) {
+	if c.Requests == 0 {
+		return Finding{}, false
+	}
+	d := 100 * (c.ResetRate - c.PredictedResetRate)
+	ci := c.ResetRateCI95
+	inside := c.PredictedResetRate >= ci[0] && c.PredictedResetRate <= ci[1]
+	if math.Abs(d) <= ModelAgreementPP || inside {
+		return Finding{}, false
+	}
+	return Finding{
+		Upstream: c.Upstream,
+		What:     fmt.Sprintf("the model disagrees with %s (skew %s, latency %s, %s): %+.1f pp", c.Strategy, c.Skew, c.Latency, c.Load, d),
+		Measured: fmt.Sprintf("%.1f%% reset (95%% CI %.1f–%.1f%%, %d requests)", 100*c.ResetRate, 100*ci[0], 100*ci[1], c.Requests),
+		Expected: fmt.Sprintf("%.1f%% (model)", 100*c.PredictedResetRate),
+	}, true
+}
+
+// AdvertisedTimeoutMS reads timeout=N (seconds, possibly fractional) from a Keep-Alive
+// header value, in ms.
+func AdvertisedTimeoutMS(keepAlive string) (float64, bool) {
+	for _, part := range strings.Split(keepAlive, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "timeout") {
+			continue
+		}
+		s, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || s < 0 || math.IsInf(s, 0) {
+			return 0, false
+		}
+		return s * 1000, true
+	}
+	return 0, false
+}
+
+// fmtMS formats milliseconds with up to 3 decimals, no trailing zeros: 1000.25.
+func fmtMS(ms float64) string { return strconv.FormatFloat(math.Round(ms*1000)/1000, 'f', -1, 64) }
+
+// RenderFindings writes one line per finding, before a run's table:
+//
+//	finding: node: idle close lands 1000.2 ms after the configured timeout; measured: ...; expected: ...
+//
+// and nothing when there are none.
+func RenderFindings(w io.Writer, fs []Finding) error {
+	for _, f := range fs {
+		if _, err := fmt.Fprintf(w, "finding: %s: %s; measured: %s; expected: %s\n", tableText(f.Upstream), f.What, f.Measured, f.Expected); err != nil {
+			return err
+		}
+	}
+	return nil
+}
