@@ -72,9 +72,12 @@ type Recorder struct {
 	// minute (1,000 whole records still grew the heap by 66 KiB between minute 1 and 2).
 	StaleFailures []Record
 	// StaleConns has every stale failure (up to maxKeptFailures, 3.2 MiB) as the 32 bytes
-	// that matching it with the server's closes needs (matrix.Unmatched): which
-	// connection, by the client's port, and when the request started on it.
+	// that matching it with the server's closes needs: which connection, by the client's
+	// port, and when the request started on it. With OnStale set they go there instead,
+	// and none is kept (a matcher that runs during the cell keeps only what it has not
+	// matched yet).
 	StaleConns []StaleConn
+	OnStale    func(StaleConn)
 	// FirstPrimeError is why the first priming request failed, if one did.
 	FirstPrimeError error
 	target, method  string
@@ -145,8 +148,11 @@ func (rc *Recorder) Add(r Record) {
 		}
 		if r.Stale {
 			rc.Stale++
-			if len(rc.StaleConns) < maxKeptFailures {
-				rc.StaleConns = append(rc.StaleConns, StaleConn{Start: r.Start, LocalPort: r.LocalPort})
+			switch sc := (StaleConn{Start: r.Start, LocalPort: r.LocalPort}); {
+			case rc.OnStale != nil:
+				rc.OnStale(sc)
+			case len(rc.StaleConns) < maxKeptFailures:
+				rc.StaleConns = append(rc.StaleConns, sc)
 			}
 			if len(rc.StaleFailures) < maxFailureRecords {
 				rc.StaleFailures = append(rc.StaleFailures, r)

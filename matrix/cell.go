@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -124,8 +125,6 @@ type Outcome struct {
 	Cell    results.Cell
 	Latency *hdrhistogram.Histogram
 	Started time.Time
-	// watched holds the pool's idle watchers' wake-ups to closes (watch strategies).
-	watched *watchLog
 }
 
 // RunCell measures one prepared cell against a fresh upstream of its kind. enc, when
@@ -200,7 +199,38 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		}
 		target = "http://" + proxy.Addr() + "/"
 	}
-	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns))
+	// The server's closes are matched with the client's failures and wake-ups as they
+	// come, so that a cell of any length keeps only what is still unmatched.
+	rt := s.RequestTimeout
+	if rt <= 0 {
+		rt = pool.DefaultRequestTimeout
+	}
+	var matcher *closeMatcher
+	var unmapped struct {
+		sync.Mutex
+		closes []upstreams.CloseRecord
+	}
+	streamer, streaming := up.(upstreams.CloseStreamer)
+	if streaming {
+		matcher = newCloseMatcher(2*rt + 5*time.Second)
+		streamer.StreamCloses(func(c upstreams.CloseRecord) {
+			if proxy != nil {
+				// The server sees the proxy's ports; name each close by the client's. A
+				// close made before the proxy had noted its connection is named after
+				// the cell.
+				cp, ok := proxy.ClientPort(c.RemotePort, c.Accepted)
+				if !ok {
+					unmapped.Lock()
+					unmapped.closes = append(unmapped.closes, c)
+					unmapped.Unlock()
+					return
+				}
+				c.RemotePort = cp
+			}
+			matcher.serverClose(c)
+		})
+	}
+	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns), matcher)
 	oneWay := p.Latency.Delay + p.Latency.Jitter/2
 	if proxy != nil {
 		// The proxy's own scheduling adds to d; the model is told the delay the path
@@ -216,43 +246,47 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		return nil, fmt.Errorf("upstream %s: stop: %w", u, err)
 	}
 	st := up.Stats()
-	closes := up.Closes()
-	if proxy != nil {
-		// The server saw the proxy's ports; name each close by the client's.
-		for i := range closes {
-			if cp, ok := proxy.ClientPort(closes[i].RemotePort, closes[i].Accepted); ok {
-				closes[i].RemotePort = cp
-			}
-		}
-	}
 	out.Cell.Server = results.Server{
 		Accepted:            st.Accepted,
 		IdleCloses:          st.IdleCloses,
 		ClosesWithUnread:    st.ClosesWithUnread,
-		UnmatchedFailures:   Unmatched(rec.StaleConns, closes),
 		Executed:            st.Executed,
 		Duplicates:          st.Duplicates,
 		CloseLateUS:         results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
 		Version:             up.Version(),
 		ConfiguredTimeoutMS: float64(configured) / float64(time.Millisecond),
 	}
-	if closes == nil && u.Real() {
-		out.Cell.Server.UnmatchedFailures = -1 // the server cannot see its own closes
-	}
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
 		out.Cell.Server.KeepAlive = keepAlive
 	}
-	closeLag, stopLag := medianLags(closes)
 	finPath := oneWay
 	if !p.Latency.Netem {
 		finPath -= p.Latency.Jitter / 2 // the proxy does not jitter FINs
 	}
-	notify, n := notifyLag(out.watched.all(), closes, finPath, s.IdleTimeout)
-	if n > 0 {
+	var m matchResult
+	switch {
+	case streaming:
+		unmapped.Lock()
+		for _, c := range unmapped.closes {
+			if cp, ok := proxy.ClientPort(c.RemotePort, c.Accepted); ok {
+				c.RemotePort = cp
+			}
+			matcher.serverClose(c)
+		}
+		unmapped.Unlock()
+		m = matcher.finish(finPath, s.IdleTimeout)
+		out.Cell.Server.UnmatchedFailures = m.unmatched
+	case u.Real():
+		out.Cell.Server.UnmatchedFailures = -1 // the server cannot see its own closes
+	default:
+		out.Cell.Server.UnmatchedFailures = Unmatched(rec.StaleConns, up.Closes())
+	}
+	closeLag, stopLag, notify := m.closeLag, m.stopLag, m.notifyLag
+	if m.notifyN > 0 {
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
-		out.Cell.NotifySamples = n
+		out.Cell.NotifySamples = m.notifyN
 	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
@@ -282,7 +316,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		u.Host = proxy.Addr()
 		target = u.String()
 	}
-	out, rec, err := measure(ctx, p, target, enc, nil, nil)
+	out, rec, err := measure(ctx, p, target, enc, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -292,10 +326,13 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 
 // measure runs the attack of one cell against target and fills the client's side of
 // the cell.
-func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Outcome, *attack.Recorder, error) {
+func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *closeMatcher) (*Outcome, *attack.Recorder, error) {
 	s := p.Spec
 	started := time.Now()
-	watched := &watchLog{}
+	cfg := pool.Config{IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout, Dial: dial}
+	if m != nil {
+		cfg.OnWatchClose, cfg.OnClose = m.wakeUp, m.clientClosed
+	}
 	env := &attack.Env{
 		Target:      target,
 		Method:      s.Method,
@@ -304,11 +341,14 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Seed:        s.Seed + uint64(s.Repeat),
 		RunID:       fmt.Sprintf("%x", started.UnixNano()),
 		NewTransport: func() pool.Transport {
-			return pool.New(p.Strategy, pool.Config{IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout, Dial: dial, OnWatchClose: watched.add})
+			return pool.New(p.Strategy, cfg)
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
 	rec.Observer = obs
+	if m != nil {
+		rec.OnStale = m.failure
+	}
 	if err := attack.Run(ctx, p.Load, env, rec); err != nil {
 		return nil, nil, err
 	}
@@ -337,7 +377,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		DurationMS:    float64(time.Since(started)) / float64(time.Millisecond),
 	}
 	c.Finish()
-	return &Outcome{Cell: c, Latency: rec.Latency, Started: started, watched: watched}, rec, nil
+	return &Outcome{Cell: c, Latency: rec.Latency, Started: started}, rec, nil
 }
 
 // observed is what a cell measured of its server and path, beside the requests: the
@@ -455,23 +495,3 @@ func serverInitiated(reason string) bool {
 // stopped reading but before the close is never read. The median, not the mean: a
 // rare late wake-up (a descheduled goroutine) is not the typical window. stop is 0
 // when the server does not say when it stopped reading.
-func medianLags(closes []upstreams.CloseRecord) (closeLag, stopLag time.Duration) {
-	var lags, stops []time.Duration
-	for _, c := range closes {
-		if c.Reason == upstreams.ReasonIdle && !c.Due.IsZero() {
-			lags = append(lags, c.Closed.Sub(c.Due))
-			if !c.Stopped.IsZero() {
-				stops = append(stops, c.Stopped.Sub(c.Due))
-			}
-		}
-	}
-	return median(lags), median(stops)
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[len(ds)/2]
-}

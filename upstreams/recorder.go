@@ -1,12 +1,10 @@
 package upstreams
 
 import (
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -24,8 +22,9 @@ const (
 // while holding a lock of its own (never the other way round).
 type Recorder struct {
 	mu         sync.Mutex
-	stats      Stats // counters; the CloseLate fields are filled by Stats()
-	closes     closeLog
+	stats      Stats         // counters; the CloseLate fields are filled by Stats()
+	closes     []CloseRecord // until StreamCloses
+	sink       func(CloseRecord)
 	late       *hdrhistogram.Histogram // idle-close lateness, microseconds
 	executions executionSet            // request ids seen
 }
@@ -64,8 +63,18 @@ func (r *Recorder) CountExecution(id string) {
 // could first have happened). Record runs after close(): nothing here delays a close.
 func (r *Recorder) Record(c CloseRecord) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closes.add(c)
+	sink := r.sink
+	r.record(c)
+	r.mu.Unlock()
+	if sink != nil {
+		sink(c)
+	}
+}
+
+func (r *Recorder) record(c CloseRecord) {
+	if r.sink == nil {
+		r.closes = append(r.closes, c)
+	}
 	if c.Unread {
 		r.stats.ClosesWithUnread++
 	}
@@ -96,10 +105,22 @@ func (r *Recorder) Stats() Stats {
 	return st
 }
 
-// Closes returns every close recorded so far, in order of close time.
+// StreamCloses hands every close recorded from now on to f, as Record is called (from
+// the server's goroutines, after the Recorder's lock is released; f must be safe for
+// concurrent use), instead of keeping it for Closes: a long cell's server then keeps
+// nothing per connection (a soak's 10 minutes kept 6,000-12,000 closes, the largest
+// part of its growth), and the cell matches closes as they come (matrix's closeMatcher).
+func (r *Recorder) StreamCloses(f func(CloseRecord)) {
+	r.mu.Lock()
+	r.sink = f
+	r.mu.Unlock()
+}
+
+// Closes returns every close recorded before StreamCloses (all of them, without it),
+// in order of close time.
 func (r *Recorder) Closes() []CloseRecord {
 	r.mu.Lock()
-	out := r.closes.all()
+	out := slices.Clone(r.closes)
 	r.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b CloseRecord) int { return a.Closed.Compare(b.Closed) })
 	return out
@@ -151,126 +172,3 @@ func (s *executionSet) add(id string) bool {
 	s.other[strings.Clone(id)] = struct{}{}
 	return true
 }
-
-// closeLog holds every close a Recorder saw, in the order recorded, in 64 bytes a close
-// where a CloseRecord takes 168 (five time.Time of 24 bytes, a string header, ints), and
-// in chunks, so that it never holds a doubled backing array either. It is the one thing a
-// long cell's server keeps per connection: 5,000-9,000 closes in 10 minutes of the soak
-// at 2,000 requests/s, 1.5 MiB of CloseRecords with up to as much again of append's
-// headroom, ~0.6 MiB now. Closes() still returns every close in full: matrix matches the
-// client's stale failures to them by port and time after the cell, and takes the median
-// idle-close lag of all of them, so none can be dropped or summarised without changing
-// summary.json.
-//
-// A time is kept as nanoseconds since base (the first close's Closed) and given back as
-// base.Add(offset): the same monotonic clock reading as the original, so every Before,
-// After and Sub against another time.Now() is exactly what it was. Only the wall clock
-// reading may differ from the original's, by however far the wall clock was stepped or
-// slewed since base; nothing compares closes by wall clock. A record that would not come
-// back identical in those terms (times without a monotonic reading that do not round
-// trip, another Location, an unknown reason, a port or request count out of range) is
-// kept whole.
-type closeLog struct {
-	base   time.Time
-	chunks [][]closeEntry
-	odd    map[int]CloseRecord // entry index -> a record kept whole
-	n      int
-}
-
-const closeChunk = 1024 // entries per chunk: 64 KiB
-
-type closeEntry struct {
-	at       [5]int64 // Accepted, IdleStart, Due, Stopped, Closed: ns since base; noTime for zero
-	skew     time.Duration
-	requests int32
-	port     int32
-	reason   uint8 // index in closeReasons; oddReason: the record is in closeLog.odd
-	unread   bool
-}
-
-const (
-	noTime    = math.MinInt64
-	oddReason = math.MaxUint8
-)
-
-// closeReasons are the reasons an entry can name by index.
-var closeReasons = []string{ReasonIdle, ReasonMaxRequests, ReasonPeer, ReasonShutdown, ReasonError, ReasonCloseAfter, ReasonRestart, ""}
-
-func (l *closeLog) add(c CloseRecord) {
-	if l.n == 0 {
-		for _, t := range []time.Time{c.Closed, c.Accepted, c.IdleStart} {
-			if !t.IsZero() {
-				l.base = t
-				break
-			}
-		}
-	}
-	e, ok := l.encode(c)
-	if !ok {
-		if l.odd == nil {
-			l.odd = map[int]CloseRecord{}
-		}
-		l.odd[l.n] = c
-		e = closeEntry{reason: oddReason}
-	}
-	if l.n%closeChunk == 0 {
-		l.chunks = append(l.chunks, make([]closeEntry, 0, closeChunk))
-	}
-	last := &l.chunks[len(l.chunks)-1]
-	*last = append(*last, e)
-	l.n++
-}
-
-func (l *closeLog) encode(c CloseRecord) (closeEntry, bool) {
-	reason := slices.Index(closeReasons, c.Reason)
-	if reason < 0 || c.RemotePort < math.MinInt32 || c.RemotePort > math.MaxInt32 || c.Requests < math.MinInt32 || c.Requests > math.MaxInt32 {
-		return closeEntry{}, false
-	}
-	e := closeEntry{skew: c.Skew, requests: int32(c.Requests), port: int32(c.RemotePort), reason: uint8(reason), unread: c.Unread}
-	for i, t := range [5]time.Time{c.Accepted, c.IdleStart, c.Due, c.Stopped, c.Closed} {
-		if t.IsZero() {
-			e.at[i] = noTime
-			continue
-		}
-		d := t.Sub(l.base)
-		if d == math.MinInt64 || d == math.MaxInt64 || t.Location() != l.base.Location() || hasMonotonic(t) != hasMonotonic(l.base) {
-			return closeEntry{}, false // Sub saturated, or base.Add(d) would not be t
-		}
-		if !hasMonotonic(t) && !l.base.Add(d).Equal(t) {
-			return closeEntry{}, false
-		}
-		e.at[i] = int64(d)
-	}
-	return e, true
-}
-
-func (l *closeLog) decode(e closeEntry) CloseRecord {
-	var at [5]time.Time
-	for i, d := range e.at {
-		if d != noTime {
-			at[i] = l.base.Add(time.Duration(d))
-		}
-	}
-	return CloseRecord{
-		RemotePort: int(e.port), Accepted: at[0], IdleStart: at[1], Due: at[2], Stopped: at[3], Closed: at[4],
-		Reason: closeReasons[e.reason], Unread: e.unread, Requests: int(e.requests), Skew: e.skew,
-	}
-}
-
-// all returns every close in the order recorded.
-func (l *closeLog) all() []CloseRecord {
-	out := make([]CloseRecord, 0, l.n)
-	for _, chunk := range l.chunks {
-		for _, e := range chunk {
-			if e.reason == oddReason {
-				out = append(out, l.odd[len(out)])
-			} else {
-				out = append(out, l.decode(e))
-			}
-		}
-	}
-	return out
-}
-
-// hasMonotonic reports whether t carries a monotonic clock reading (Round(0) strips it).
-func hasMonotonic(t time.Time) bool { return t != t.Round(0) }

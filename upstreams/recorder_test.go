@@ -1,7 +1,6 @@
 package upstreams
 
 import (
-	"math"
 	"slices"
 	"strconv"
 	"testing"
@@ -71,53 +70,24 @@ func TestRecorderCountsDuplicatesOfEveryIDForm(t *testing.T) {
 	}
 }
 
-// The close log keeps closes compactly and gives every one back: the same fields, the
-// same monotonic readings (so Before, After and Sub against the client's times are what
-// they were), zero times zero; records it cannot compact (no monotonic reading, another
-// location, an unknown reason) come back whole, in their place.
-func TestRecorderGivesBackEveryCloseAsRecorded(t *testing.T) {
+// After StreamCloses every close goes to the sink as it is recorded and none is kept;
+// the counters and lateness are the same either way.
+func TestRecorderStreamsCloses(t *testing.T) {
 	r := NewRecorder()
-	now := time.Now()
-	var in []CloseRecord
-	for i := range 3000 {
-		at := func(d time.Duration) time.Time { return now.Add(time.Duration(i)*time.Millisecond + d) }
-		c := CloseRecord{RemotePort: 30000 + i, Accepted: at(-time.Second), IdleStart: at(-time.Millisecond), Closed: at(0),
-			Reason: closeReasons[i%len(closeReasons)], Unread: i%3 == 0, Requests: i, Skew: time.Duration(i-1500) * time.Microsecond}
-		if i%2 == 0 {
-			c.Due, c.Stopped = at(-7*time.Microsecond), at(-3*time.Microsecond)
-		}
-		switch i {
-		case 5:
-			c.Reason = "a reason of a newer kind"
-		case 6:
-			c.Accepted = time.Unix(1000, 0) // no monotonic reading
-		case 7:
-			c.Closed = c.Closed.UTC()
-		case 8:
-			c.Requests = math.MaxInt32 + 1
-		}
-		in = append(in, c)
-		r.Record(c)
+	t0 := time.Unix(1000, 0)
+	r.Record(CloseRecord{RemotePort: 1, Reason: ReasonPeer, Closed: t0})
+	var got []int
+	r.StreamCloses(func(c CloseRecord) { got = append(got, c.RemotePort) })
+	for port := 2; port <= 4; port++ {
+		r.Record(CloseRecord{RemotePort: port, Reason: ReasonIdle, IdleStart: t0, Due: t0.Add(time.Second), Closed: t0.Add(time.Second + 500*time.Microsecond)})
 	}
-	out := r.Closes()
-	if len(out) != len(in) {
-		t.Fatalf("Closes() gave %d records back, %d recorded", len(out), len(in))
+	if !slices.Equal(got, []int{2, 3, 4}) {
+		t.Errorf("streamed ports %v, want [2 3 4]", got)
 	}
-	probe := now.Add(1500 * time.Millisecond) // a client's time.Now(), with a monotonic reading
-	for i, o := range out {
-		c := in[i]
-		same := o.RemotePort == c.RemotePort && o.Reason == c.Reason && o.Unread == c.Unread && o.Requests == c.Requests && o.Skew == c.Skew
-		for j, pair := range [][2]time.Time{{o.Accepted, c.Accepted}, {o.IdleStart, c.IdleStart}, {o.Due, c.Due}, {o.Stopped, c.Stopped}, {o.Closed, c.Closed}} {
-			got, want := pair[0], pair[1]
-			if got.IsZero() != want.IsZero() || !got.Equal(want) || got.Sub(probe) != want.Sub(probe) || got.Before(probe) != want.Before(probe) || hasMonotonic(got) != hasMonotonic(want) {
-				t.Errorf("close %d, time %d: %v (monotonic %t), recorded %v (monotonic %t)", i, j, got, hasMonotonic(got), want, hasMonotonic(want))
-			}
-		}
-		if !same {
-			t.Errorf("close %d: %+v, recorded %+v", i, o, c)
-		}
+	if cs := r.Closes(); len(cs) != 1 || cs[0].RemotePort != 1 {
+		t.Errorf("Closes() = %+v, want only the close before streaming", cs)
 	}
-	if len(r.closes.odd) != 4 {
-		t.Errorf("%d records kept whole, want the 4 that cannot round-trip", len(r.closes.odd))
+	if st := r.Stats(); st.IdleCloses != 3 || st.CloseLateP50US != 500 {
+		t.Errorf("Stats() = %+v, want 3 idle closes 500µs late", st)
 	}
 }

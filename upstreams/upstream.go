@@ -122,6 +122,13 @@ type Upstream interface {
 	Close() error          // stop accepting, close every connection, wait for all goroutines
 }
 
+// CloseStreamer is an Upstream that can hand each close to f as it makes it, instead of
+// keeping it for Closes (see Recorder.StreamCloses): how a cell of any length matches
+// the client's failures to the server's closes without keeping either.
+type CloseStreamer interface {
+	StreamCloses(f func(CloseRecord))
+}
+
 // Stats is the server's own count of what happened. The JSON names match the server
 // block of summary.json where they overlap.
 type Stats struct {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -37,6 +38,9 @@ type Conn struct {
 	// (nil when it was stopped by checkout before anything arrived).
 	watchDone chan struct{}
 	watchErr  error
+
+	closeOnce sync.Once
+	onClose   func(localPort int, at time.Time) // Config.OnClose
 }
 
 func newConn(nc net.Conn, idleTimeout time.Duration) *Conn {
@@ -65,7 +69,14 @@ func (c *Conn) IdleAge(now time.Time) time.Duration {
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
-func (c *Conn) close() { _ = c.nc.Close() }
+func (c *Conn) close() {
+	c.closeOnce.Do(func() {
+		_ = c.nc.Close()
+		if c.onClose != nil {
+			c.onClose(c.LocalPort, time.Now())
+		}
+	})
+}
 
 // parseKeepAliveTimeout reads timeout=N from a Keep-Alive header value. N may carry a
 // decimal fraction (idlerace's builtin upstream advertises timeout=0.1 for 100ms; real

@@ -42,6 +42,10 @@ type Config struct {
 	// the server's close of the same port it gives the watcher's notify lag, which is
 	// watch's whole race window on loopback.
 	OnWatchClose func(localPort int, at time.Time)
+	// OnClose, if set, is called once when the client closes a connection, for any
+	// reason, with its local port and the time. After it no request can fail on that
+	// connection, so the server's record of it need not be kept for matching any more.
+	OnClose func(localPort int, at time.Time)
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default: vegeta's -timeout.
@@ -350,7 +354,9 @@ func (p *Pool) dial(ctx context.Context, addr string, trace *httptrace.ClientTra
 		return nil, err
 	}
 	p.newConns.Add(1)
-	return newConn(nc, p.cfg.IdleTimeout), nil
+	c := newConn(nc, p.cfg.IdleTimeout)
+	c.onClose = p.cfg.OnClose
+	return c, nil
 }
 
 // checkout takes the most recently used idle connection that the strategy accepts,

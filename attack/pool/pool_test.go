@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -461,5 +462,49 @@ func TestWatchReportsItsWakeUpToTheClose(t *testing.T) {
 	}
 	if len(woke) != 0 {
 		t.Fatalf("%d more wake-ups reported; a checkout is not a close", len(woke))
+	}
+}
+
+// Every connection the client closes is reported once, by its port, whatever closed it
+// (a stale failure or a watcher, the idle list's shutdown), for the pool and for
+// net/http alike.
+func TestOnCloseReportsEveryClientClose(t *testing.T) {
+	for _, spec := range []string{"blind", "stdlib"} {
+		t.Run(spec, func(t *testing.T) {
+			srv := newTestServer(t, "")
+			closed := make(chan int, 8)
+			tr := pool.New(mustParse(t, spec), pool.Config{IdleTimeout: time.Second,
+				OnClose: func(port int, _ time.Time) { closed <- port }})
+			if r := do(t, tr, srv.url()); r.err != nil {
+				t.Fatal(r.err)
+			}
+			srv.mu.Lock()
+			var first int
+			for c := range srv.conns {
+				first = c.RemoteAddr().(*net.TCPAddr).Port
+			}
+			srv.mu.Unlock()
+			srv.closeIdle(false)
+			// blind reuses the dead connection and fails on it, then dials; stdlib's
+			// watcher drops it, or its retry hides the failure: either way the client
+			// closes it and the last request has a second connection.
+			do(t, tr, srv.url())
+			if r := do(t, tr, srv.url()); r.err != nil {
+				t.Fatal(r.err)
+			}
+			tr.CloseIdleConnections()
+			var got []int
+			for len(got) < 2 {
+				select {
+				case p := <-closed:
+					got = append(got, p)
+				case <-time.After(10 * time.Second): // only catches a hang
+					t.Fatalf("closes reported %v; want port %d and the second connection's", got, first)
+				}
+			}
+			if !slices.Contains(got, first) || got[0] == got[1] || len(closed) != 0 {
+				t.Fatalf("closes reported %v and %d more; want port %d and the second connection's, once each", got, len(closed), first)
+			}
+		})
 	}
 }

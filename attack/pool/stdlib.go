@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -39,7 +40,7 @@ func (stdlib) NewTransport(cfg Config) Transport {
 				return nil, err
 			}
 			t.newConns.Add(1)
-			return &countingConn{Conn: c}, nil
+			return &countingConn{Conn: c, onClose: cfg.OnClose}, nil
 		},
 		MaxIdleConnsPerHost:    cfg.MaxIdle,
 		MaxIdleConns:           0,
@@ -96,7 +97,24 @@ func (t *stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // whether the server had begun to answer before a failure.
 type countingConn struct {
 	net.Conn
-	read atomic.Int64
+	read      atomic.Int64
+	closeOnce sync.Once
+	onClose   func(localPort int, at time.Time) // Config.OnClose
+}
+
+// Close closes the connection and, the first time, tells Config.OnClose.
+func (c *countingConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		if c.onClose != nil {
+			port := 0
+			if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+				port = a.Port
+			}
+			c.onClose(port, time.Now())
+		}
+	})
+	return err
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {

@@ -250,6 +250,9 @@ func (s *Server) Stats() upstreams.Stats { return s.rec.Stats() }
 // Closes returns every close the server made so far, in order of close time.
 func (s *Server) Closes() []upstreams.CloseRecord { return s.rec.Closes() }
 
+// StreamCloses hands every later close to f as it is made (upstreams.CloseStreamer).
+func (s *Server) StreamCloses(f func(upstreams.CloseRecord)) { s.rec.StreamCloses(f) }
+
 // Close stops accepting, closes every open connection (recorded as "shutdown") and waits
 // for all of the server's goroutines. It is safe to call more than once and from several
 // goroutines; every call returns after the server has stopped.

@@ -1,0 +1,273 @@
+package matrix
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/upstreams"
+)
+
+// closeMatcher joins, while a cell runs, the server's closes with what the client saw of
+// the same connections (by the client's port): each stale failure with the close that
+// explains it (Unmatched's rule), each idle watcher's wake-up with the close it woke to
+// (the notify lag), and it keeps the median lags of the server's idle closes. It keeps
+// only what a later event can still need: a server close until the client has closed
+// that connection and a grace period has passed, a failure or a wake-up until its close
+// has arrived. So a cell of any length holds about as many records as it has
+// connections open; kept whole until the cell's end, the closes alone grew a 10-minute
+// soak's heap by ~0.5 MiB.
+//
+// Why a grace period: the events of one connection arrive out of order. The client sees
+// the server's FIN and may close its end, retry and record the failure before the
+// server's goroutine records the close (Record runs after close()), and a failed
+// request is recorded only when its last attempt ends, up to a request timeout after the
+// pool closed the connection it failed on.
+type closeMatcher struct {
+	mu    sync.Mutex
+	grace time.Duration
+
+	ports   map[int][]matchedClose
+	expiry  []portExpiry // in order of at: ports the client closed
+	pending []attack.StaleConn
+	waiting []watchClose // wake-ups whose close has not arrived
+
+	closes    int64
+	unmatched int64
+	// wakeUS holds each matched wake-up's time since its close, µs: the FIN's trip is
+	// taken off at the end, when the delay proxy has said how late it ran.
+	wakeUS                      *hdrhistogram.Histogram
+	closeLagUS, stopLagUS       *hdrhistogram.Histogram
+	pendingCap, waitingCap      int
+	droppedPending, droppedWait int64
+}
+
+// watchClose is one idle watcher waking to the server's close. The notify lag, the
+// time from a FIN's arrival at the client to the watcher waking to it, is watch's race
+// window on loopback: a checkout inside it still finds the connection idle, because
+// Go's netpoller reports the checkout's wake-up deadline rather than the FIN the watcher
+// has not run for yet. The model assumed 100µs, an idle machine's goroutine wake-up;
+// measured (closeMatcher) it is 30µs with 8 sweep lanes and 80-160µs with 64. The mean,
+// not the median, because the window's width is what a request meets on average.
+//
+// It underestimates under load: it averages the watchers that woke undisturbed, while
+// the watcher a checkout races is delayed by that checkout's own burst of work on the
+// same two cores. Watch, uniform:±10ms, 6 s, T = 100ms: with 8 sweep lanes 2-3 stale
+// failures in 467 requests against ~1 predicted (0.43-0.64% vs 0.17-0.21%); with 64
+// lanes about 4 times the prediction (1.1-1.4% vs 0.3%), although each failure lies
+// inside the window the model draws (request 90-220µs after the close was due, 5-90µs
+// after the FIN reached the socket).
+type watchClose struct {
+	port int
+	at   time.Time
+}
+
+// matchedClose is a server close as matching needs it.
+type matchedClose struct {
+	accepted, closed time.Time
+	initiated        bool // the server ended it (serverInitiated)
+}
+
+type portExpiry struct {
+	port int
+	// closed is when the client closed its connection; at when the port's closes
+	// accepted before then may go.
+	closed, at time.Time
+}
+
+// Bounds on what waits for its other half: a failure or wake-up that never finds a close
+// (the server did not close that connection) waits until the cell's end.
+const (
+	maxPendingFailures = 100_000
+	maxWaitingWakeUps  = 4096
+)
+
+func newCloseMatcher(grace time.Duration) *closeMatcher {
+	return &closeMatcher{
+		grace:      grace,
+		ports:      map[int][]matchedClose{},
+		wakeUS:     hdrhistogram.New(1, 60_000_000, 3),
+		closeLagUS: hdrhistogram.New(1, 60_000_000, 3),
+		stopLagUS:  hdrhistogram.New(1, 60_000_000, 3),
+		pendingCap: maxPendingFailures, waitingCap: maxWaitingWakeUps,
+	}
+}
+
+// serverClose takes one close the server made, its RemotePort already the client's.
+func (m *closeMatcher) serverClose(c upstreams.CloseRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closes++
+	if c.Reason == upstreams.ReasonIdle && !c.Due.IsZero() {
+		m.closeLagUS.RecordValue(lagUS(c.Closed.Sub(c.Due)))
+		if !c.Stopped.IsZero() {
+			m.stopLagUS.RecordValue(lagUS(c.Stopped.Sub(c.Due)))
+		}
+	}
+	mc := matchedClose{accepted: c.Accepted, closed: c.Closed, initiated: serverInitiated(c.Reason)}
+	l := m.ports[c.RemotePort]
+	i := sort.Search(len(l), func(i int) bool { return l[i].accepted.After(mc.accepted) })
+	m.ports[c.RemotePort] = slices.Insert(l, i, mc)
+	// What waited for a close of this port may have its answer now.
+	kept := m.pending[:0]
+	for _, f := range m.pending {
+		if f.LocalPort != c.RemotePort || !m.matchFailure(f) {
+			kept = append(kept, f)
+		}
+	}
+	clear(m.pending[len(kept):])
+	m.pending = kept
+	waiting := m.waiting[:0]
+	for _, w := range m.waiting {
+		if w.port != c.RemotePort || !m.matchWakeUp(w) {
+			waiting = append(waiting, w)
+		}
+	}
+	m.waiting = waiting
+}
+
+// failure takes one stale failure (attack.Recorder.OnStale).
+func (m *closeMatcher) failure(f attack.StaleConn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.matchFailure(f) {
+		return
+	}
+	if len(m.pending) < m.pendingCap {
+		m.pending = append(m.pending, f)
+	} else {
+		m.droppedPending++
+		m.unmatched++ // kept in the count, not in memory
+	}
+}
+
+// matchFailure reports whether f is explained: the connection from its port that the
+// server accepted last before the request started was closed by the server itself.
+// Unexplained is not final while the cell runs (the close may be on its way).
+func (m *closeMatcher) matchFailure(f attack.StaleConn) bool {
+	l := m.ports[f.LocalPort]
+	i := sort.Search(len(l), func(i int) bool { return l[i].accepted.After(f.Start) }) - 1
+	return i >= 0 && l[i].initiated
+}
+
+// wakeUp takes one idle watcher's wake-up (pool.Config.OnWatchClose).
+func (m *closeMatcher) wakeUp(port int, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w := watchClose{port, at}
+	if m.matchWakeUp(w) {
+		return
+	}
+	if len(m.waiting) < m.waitingCap {
+		m.waiting = append(m.waiting, w)
+	} else {
+		m.droppedWait++
+	}
+}
+
+// matchWakeUp keeps w's time since the last close of its port at or before it, when
+// there is one.
+func (m *closeMatcher) matchWakeUp(w watchClose) bool {
+	l := m.ports[w.port]
+	last := -1
+	for i := range l {
+		if !l[i].closed.IsZero() && !l[i].closed.After(w.at) && (last < 0 || l[i].closed.After(l[last].closed)) {
+			last = i
+		}
+	}
+	if last < 0 {
+		return false
+	}
+	m.wakeUS.RecordValue(lagUS(w.at.Sub(l[last].closed)))
+	return true
+}
+
+// clientClosed takes the client's close of a connection (pool.Config.OnClose): after
+// the grace period no event can need the port's closes accepted before now.
+func (m *closeMatcher) clientClosed(port int, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(at)
+	m.expiry = append(m.expiry, portExpiry{port: port, closed: at, at: at.Add(m.grace)})
+}
+
+// expire drops the closes whose time has passed.
+func (m *closeMatcher) expire(now time.Time) {
+	n := 0
+	for _, e := range m.expiry {
+		if e.at.After(now) {
+			break
+		}
+		n++
+		l := m.ports[e.port]
+		// Closes of a connection the port had later stay: ports are reused.
+		i := sort.Search(len(l), func(i int) bool { return l[i].accepted.After(e.closed) })
+		if i == len(l) {
+			delete(m.ports, e.port)
+		} else {
+			m.ports[e.port] = append(l[:0], l[i:]...)
+		}
+	}
+	m.expiry = append(m.expiry[:0], m.expiry[n:]...)
+}
+
+// matchResult is what a cell's matching found.
+type matchResult struct {
+	closes            int64 // server closes seen
+	unmatched         int64
+	notifyLag         time.Duration
+	notifyN           int
+	closeLag, stopLag time.Duration
+}
+
+// finish settles what still waits, now that no close can come: a failure that found no
+// close of the server's is unmatched. The notify lag is the mean of the wake-ups' times
+// since their close less finPath, the FIN's trip (0 on loopback; the delay proxy's d
+// and lateness), each counted as 0 when negative; a wake-up more than maxLag after it
+// woke to something else and is left out (notifyLag's rule).
+func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range m.pending {
+		if !m.matchFailure(f) {
+			m.unmatched++
+		}
+	}
+	m.pending = nil
+	for _, w := range m.waiting {
+		m.matchWakeUp(w)
+	}
+	m.waiting = nil
+	r := matchResult{closes: m.closes, unmatched: m.unmatched}
+	var sum time.Duration
+	for _, b := range m.wakeUS.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		// A bucket's values, 3 significant digits wide, stand at its middle.
+		d := time.Duration(b.From+b.To)*time.Microsecond/2 - finPath
+		if d > maxLag {
+			continue
+		}
+		sum += max(d, 0) * time.Duration(b.Count)
+		r.notifyN += int(b.Count)
+	}
+	if r.notifyN > 0 {
+		r.notifyLag = sum / time.Duration(r.notifyN)
+	}
+	if m.closeLagUS.TotalCount() > 0 {
+		r.closeLag = time.Duration(m.closeLagUS.ValueAtQuantile(50)) * time.Microsecond
+	}
+	if m.stopLagUS.TotalCount() > 0 {
+		r.stopLag = time.Duration(m.stopLagUS.ValueAtQuantile(50)) * time.Microsecond
+	}
+	return r
+}
+
+// lagUS is a lag in whole µs for the histograms, which hold 1µs..60s: a close at or
+// before its due time counts as 0 lag.
+func lagUS(d time.Duration) int64 { return min(max(d.Microseconds(), 0), 60_000_000) }

@@ -1,0 +1,125 @@
+package matrix
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/upstreams"
+)
+
+const ms = time.Millisecond
+
+func TestMatcherNotifyLagMatchesWakeUpsToTheLastCloseOfTheirPort(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := newCloseMatcher(time.Minute)
+	// A wake-up may be seen before the server's record of its close: it waits for it.
+	m.wakeUp(40001, t0.Add(2*ms+300*time.Microsecond)) // 0.3ms after the FIN's 2ms trip
+	for _, c := range []upstreams.CloseRecord{
+		{RemotePort: 40001, Closed: t0},
+		{RemotePort: 40001, Accepted: t0.Add(100 * ms), Closed: t0.Add(500 * ms)}, // the port reused later
+		{RemotePort: 40002, Closed: t0.Add(10 * ms)},
+		{RemotePort: 40003}, // never closed by the server
+	} {
+		m.serverClose(c)
+	}
+	m.wakeUp(40001, t0.Add(502*ms+500*time.Microsecond)) // the second close: 0.5ms
+	m.wakeUp(40002, t0.Add(11*ms))                       // 1ms after the close: -1ms left, counts as 0
+	m.wakeUp(40003, t0.Add(ms))                          // no close: left out
+	m.wakeUp(40004, t0.Add(ms))                          // unknown port: left out
+	m.wakeUp(40002, t0.Add(10*ms+time.Second))           // a close a second before: left out
+	r := m.finish(2*ms, 100*ms)
+	if r.notifyN != 3 {
+		t.Fatalf("used %d wake-ups, want 3", r.notifyN)
+	}
+	// (0.3 + 0.5 + 0) / 3 ms, to the histogram's 3 significant digits
+	if want := 800 * time.Microsecond / 3; (r.notifyLag - want).Abs() > time.Microsecond {
+		t.Fatalf("lag %v, want %v", r.notifyLag, want)
+	}
+	if r := newCloseMatcher(time.Minute).finish(0, time.Second); r.notifyLag != 0 || r.notifyN != 0 {
+		t.Fatalf("no wake-ups: lag %v from %d", r.notifyLag, r.notifyN)
+	}
+}
+
+// A stale failure is explained by the server's own close of the connection its port had
+// when the request started, whichever of the two is recorded first.
+func TestMatcherExplainsFailuresByTheServersClose(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := newCloseMatcher(time.Minute)
+	idle := func(port int, accepted time.Duration) upstreams.CloseRecord {
+		return upstreams.CloseRecord{RemotePort: port, Reason: upstreams.ReasonIdle, Accepted: t0.Add(accepted), Closed: t0.Add(accepted + time.Second)}
+	}
+	m.serverClose(idle(1, 0))
+	m.failure(attack.StaleConn{LocalPort: 1, Start: t0.Add(1500 * ms)}) // its close came first
+	m.failure(attack.StaleConn{LocalPort: 2, Start: t0.Add(1500 * ms)}) // its close comes next
+	m.serverClose(idle(2, 0))
+	m.serverClose(upstreams.CloseRecord{RemotePort: 3, Reason: upstreams.ReasonPeer, Accepted: t0, Closed: t0.Add(time.Second)})
+	m.failure(attack.StaleConn{LocalPort: 3, Start: t0.Add(1500 * ms)}) // the client closed it: unexplained
+	m.failure(attack.StaleConn{LocalPort: 4, Start: t0.Add(1500 * ms)}) // no close at all
+	m.serverClose(idle(5, 2*time.Second))
+	m.failure(attack.StaleConn{LocalPort: 5, Start: t0.Add(1500 * ms)}) // before that connection was accepted
+	if r := m.finish(0, time.Second); r.unmatched != 3 || r.closes != 4 {
+		t.Fatalf("%d unmatched of 5 failures, %d closes; want 3 (ports 3, 4 and 5) and 4", r.unmatched, r.closes)
+	}
+}
+
+// The idle closes' median lags past their due time, as the model takes them: a close
+// that is late once (a stalled wake-up) does not move them.
+func TestMatcherMedianLagsOfIdleCloses(t *testing.T) {
+	due := time.Unix(1000, 0)
+	us := time.Microsecond
+	m := newCloseMatcher(time.Minute)
+	rec := func(reason string, stop, closed time.Duration) upstreams.CloseRecord {
+		r := upstreams.CloseRecord{Reason: reason, Due: due, Closed: due.Add(closed)}
+		if stop >= 0 {
+			r.Stopped = due.Add(stop)
+		}
+		return r
+	}
+	for _, c := range []upstreams.CloseRecord{
+		rec(upstreams.ReasonIdle, 50*us, 60*us),
+		rec(upstreams.ReasonIdle, 90*us, 100*us),
+		rec(upstreams.ReasonIdle, 900*us, 5000*us), // a late wake-up: not the median
+		rec(upstreams.ReasonPeer, 0, 9000*us),      // not an idle close
+		rec(upstreams.ReasonIdle, -1, 80*us),       // reading stop unknown
+	} {
+		m.serverClose(c)
+	}
+	// 60, 80, 100, 5000 and 50, 90, 900: the histogram's median is the lower middle value.
+	if r := m.finish(0, time.Second); r.closeLag != 80*us || r.stopLag != 90*us {
+		t.Fatalf("close lag %v, stop lag %v; want 80µs and 90µs", r.closeLag, r.stopLag)
+	}
+	if r := newCloseMatcher(time.Minute).finish(0, time.Second); r.closeLag != 0 || r.stopLag != 0 {
+		t.Fatalf("no closes: %v %v", r.closeLag, r.stopLag)
+	}
+}
+
+// A long cell keeps only the closes of connections the client still holds or closed
+// within the grace period: 100,000 connections, each used, failed on, closed by the
+// client and by the server, at 2,000 a second, leave the matcher holding no more than
+// the last grace period's.
+func TestMatcherKeepsOnlyWhatCanStillMatch(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	grace := 2 * time.Second
+	m := newCloseMatcher(grace)
+	const conns, perSecond = 100_000, 2000
+	peak := 0
+	for i := range conns {
+		at := t0.Add(time.Duration(i) * time.Second / perSecond)
+		port := 10_000 + i%50_000 // ports come round again, as the kernel's do
+		m.serverClose(upstreams.CloseRecord{RemotePort: port, Reason: upstreams.ReasonIdle, Accepted: at.Add(-time.Second), Closed: at})
+		m.failure(attack.StaleConn{LocalPort: port, Start: at.Add(ms)})
+		m.clientClosed(port, at.Add(2*ms))
+		peak = max(peak, len(m.ports))
+	}
+	if limit := int(math.Ceil(grace.Seconds()*perSecond)) + 2; peak > limit {
+		t.Errorf("held the closes of %d ports at once, want at most %d (a grace period's worth)", peak, limit)
+	}
+	if len(m.pending) != 0 {
+		t.Errorf("%d failures still waiting, want none: each had its close", len(m.pending))
+	}
+	if r := m.finish(0, time.Second); r.unmatched != 0 || r.closes != conns {
+		t.Errorf("%d unmatched, %d closes; want 0 and %d", r.unmatched, r.closes, conns)
+	}
+}
