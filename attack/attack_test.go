@@ -111,6 +111,33 @@ func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 	}
 }
 
+// focus=D draws every gap from [c-D, c+D] around the server's located close c
+// (Env.LocatedClose), not around T: no gap lands below c-D (a timer never fires early).
+func TestSweepFocusAimsAtTheLocatedClose(t *testing.T) {
+	const T = 40 * time.Millisecond
+	srv, _ := server(t, time.Hour) // the server never closes: nothing fails
+	e := env(t, srv.URL, "blind", T)
+	e.LocatedClose = 55 * time.Millisecond // e.g. a server that closes 15 ms after its timeout
+	rec := attack.NewRecorder("sweep", nil)
+	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,focus=2ms,duration=600ms"), e, rec); err != nil {
+		t.Fatal(err)
+	}
+	var near int64
+	for b := range rec.Gaps.Buckets() {
+		if b.Gap < 53*time.Millisecond {
+			t.Fatalf("gap %s below c-D = 53ms", b.Gap)
+		}
+		if b.Gap <= 57*time.Millisecond {
+			near += b.N
+		}
+	}
+	// Every gap asked for lies in [53ms, 57ms]; the scheduler delivers some later, but a
+	// sweep that ignored focus would put its gaps around T = 40ms, below c-D.
+	if rec.Gaps.Len() == 0 || near == 0 {
+		t.Fatalf("%d gaps, %d within c±2ms", rec.Gaps.Len(), near)
+	}
+}
+
 // Against a server that closes idle connections at T, a blind sweep fails for the gaps
 // beyond T, re-primes its lane after each failure, and every failure is stale. The rate is
 // about half (the far half of the window) and moves with the machine's load: a late
@@ -247,14 +274,16 @@ func TestStopEndsTheLoadPromptly(t *testing.T) {
 
 func TestParseLoadRejectsBadSpecs(t *testing.T) {
 	for spec, want := range map[string]string{
-		"swep":                    `unknown load "swep"`,
-		"sweep:lanes=0":           "lanes",
-		"sweep:duration=-1s":      "duration: must be > 0",
-		"sweep:width=abc":         `width: invalid duration "abc"`,
-		"sweep:lane=3":            `unknown option "lane"`,
-		"constant:rate=fast":      "rate",
-		"constant:rate=1000000/s": "at most 100000/s",
-		"lull:burst=0":            "burst",
+		"swep":                      `unknown load "swep"`,
+		"sweep:lanes=0":             "lanes",
+		"sweep:duration=-1s":        "duration: must be > 0",
+		"sweep:width=abc":           `width: invalid duration "abc"`,
+		"sweep:width=1ms,focus=1ms": "width and focus both given",
+		"sweep:focus=0s":            "focus: must be > 0",
+		"sweep:lane=3":              `unknown option "lane"`,
+		"constant:rate=fast":        "rate",
+		"constant:rate=1000000/s":   "at most 100000/s",
+		"lull:burst=0":              "burst",
 	} {
 		if _, err := attack.ParseLoad(spec); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseLoad(%q) = %v, want %q", spec, err, want)

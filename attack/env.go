@@ -32,6 +32,11 @@ type Env struct {
 	// IdleTimeout is T, the server's idle timeout as the client believes it; sweep and
 	// lull place their gaps around it.
 	IdleTimeout time.Duration
+	// LocatedClose is where the server's idle close lands as the client sees it: from the end
+	// of a response to the close's arrival (T + s for the builtin upstream, the median
+	// of the measured closes for a real server); 0 when not located (T stands in).
+	// sweep:focus=D aims its gaps at it.
+	LocatedClose time.Duration
 	// NewTransport makes a fresh transport; sweep gives one to every lane.
 	NewTransport func() pool.Transport
 	// Seed makes the lull shape's draws reproducible.

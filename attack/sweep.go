@@ -19,8 +19,12 @@ import (
 // new connection at once (counted as a prime, not a request), so that every measured
 // request follows a response on its connection by exactly its gap.
 type sweep struct {
-	lanes    int
-	width    time.Duration // 0: T/4
+	lanes int
+	width time.Duration // 0: T/4
+	// focus, when set, draws the gaps from [c-focus, c+focus] around the server's
+	// located close c (Env.LocatedClose) instead of around T: the race window is a few ms wide,
+	// so a ±T/4 sweep at T = 5s lands in it about once in 400 requests.
+	focus    time.Duration
 	duration time.Duration
 	// periods, when set, makes the duration that many idle timeouts, so one spec serves
 	// servers with a 100ms and a 5s timeout alike.
@@ -29,16 +33,23 @@ type sweep struct {
 }
 
 func init() {
-	RegisterLoad("sweep", "sweep[:lanes=N,width=D,duration=D|periods=N,requests=N]",
-		"L lanes, one connection each; the idle gap sweeps [T-width, T+width] (default lanes=32, width=T/4, duration=2s; periods=N: N*T)",
+	RegisterLoad("sweep", "sweep[:lanes=N,width=D|focus=D,duration=D|periods=N,requests=N]",
+		"L lanes, one connection each; the idle gap sweeps [T-width, T+width] (default lanes=32, width=T/4, duration=2s; periods=N: N*T); focus=D sweeps [c-D, c+D] around the server's measured close c",
 		func(o *spec.Options) (Load, error) {
 			s := &sweep{}
 			var err error
 			if s.lanes, err = o.Int("lanes", 32, 1, 4096); err != nil {
 				return nil, err
 			}
+			both := o.Has("width") && o.Has("focus")
 			if s.width, err = o.Duration("width", 0, false); err != nil {
 				return nil, err
+			}
+			if s.focus, err = o.Duration("focus", 0, false); err != nil {
+				return nil, err
+			}
+			if both {
+				return nil, fmt.Errorf("width and focus both given: choose one (focus=D sweeps ±D around the measured close)")
 			}
 			hasDuration := o.Has("duration")
 			if s.duration, err = o.Duration("duration", 2*time.Second, false); err != nil {
@@ -62,6 +73,9 @@ func (s *sweep) String() string {
 	if s.width > 0 {
 		w = fmt.Sprintf(",width=%s", s.width)
 	}
+	if s.focus > 0 {
+		w = fmt.Sprintf(",focus=%s", s.focus)
+	}
 	r := ""
 	if s.requests != 1_000_000 {
 		r = fmt.Sprintf(",requests=%d", s.requests)
@@ -79,13 +93,21 @@ func (s *sweep) Duration(idleTimeout time.Duration) time.Duration {
 	return s.duration
 }
 
-// Window returns the gap range [lo, hi] for idle timeout t.
-func (s *sweep) Window(t time.Duration) (lo, hi time.Duration) {
+// Window returns the gap range [lo, hi] for idle timeout t and the server's located
+// close c (0: not located, t stands in): [t-width, t+width], or with focus
+// [c-focus, c+focus].
+func (s *sweep) Window(t, c time.Duration) (lo, hi time.Duration) {
 	w := s.width
 	if w == 0 {
 		w = t / 4
 	}
 	lo, hi = t-w, t+w
+	if s.focus > 0 {
+		if c <= 0 {
+			c = t
+		}
+		lo, hi = c-s.focus, c+s.focus
+	}
 	if lo < 0 {
 		lo = 0
 	}
@@ -100,7 +122,7 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 	if env.IdleTimeout <= 0 {
 		return fmt.Errorf("sweep needs the idle timeout T (--idle-timeout) to place its gaps")
 	}
-	lo, hi := s.Window(env.IdleTimeout)
+	lo, hi := s.Window(env.IdleTimeout, env.LocatedClose)
 	start := time.Now()
 	deadline := start.Add(s.Duration(env.IdleTimeout))
 	var budget atomic.Int64

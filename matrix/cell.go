@@ -230,7 +230,15 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 			matcher.serverClose(c)
 		})
 	}
-	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns), matcher)
+	// Where the close lands as the client sees it, for sweep:focus and window_probes:
+	// the median of the measured closes of a real server, T + the skew's median for an
+	// in-process one.
+	var closeSkew chaos.Skew = p.Skew
+	if measured != nil {
+		closeSkew = measured
+	}
+	located := s.IdleTimeout + skewQuantile(closeSkew, 0.5)
+	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns), matcher, located)
 	oneWay := p.Latency.Delay + p.Latency.Jitter/2
 	if proxy != nil {
 		// The proxy's own scheduling adds to d; the model is told the delay the path
@@ -294,6 +302,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	} else {
 		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, closeLag: closeLag, stopLag: stopLag, notify: notify})
 	}
+	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
 }
 
@@ -316,17 +325,19 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		u.Host = proxy.Addr()
 		target = u.String()
 	}
-	out, rec, err := measure(ctx, p, target, enc, nil, nil, nil)
+	located := p.Spec.IdleTimeout + skewQuantile(p.Skew, 0.5) // the close as the user told it
+	out, rec, err := measure(ctx, p, target, enc, nil, nil, nil, located)
 	if err != nil {
 		return nil, err
 	}
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: p.Latency.Delay + p.Latency.Jitter/2})
+	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
 }
 
 // measure runs the attack of one cell against target and fills the client's side of
 // the cell.
-func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *closeMatcher) (*Outcome, *attack.Recorder, error) {
+func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *closeMatcher, located time.Duration) (*Outcome, *attack.Recorder, error) {
 	s := p.Spec
 	started := time.Now()
 	cfg := pool.Config{IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout, Dial: dial}
@@ -334,12 +345,13 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		cfg.OnWatchClose, cfg.OnClose = m.wakeUp, m.clientClosed
 	}
 	env := &attack.Env{
-		Target:      target,
-		Method:      s.Method,
-		Body:        []byte(`{"idlerace":true}`),
-		IdleTimeout: s.IdleTimeout,
-		Seed:        s.Seed + uint64(s.Repeat),
-		RunID:       fmt.Sprintf("%x", started.UnixNano()),
+		Target:       target,
+		Method:       s.Method,
+		Body:         []byte(`{"idlerace":true}`),
+		IdleTimeout:  s.IdleTimeout,
+		LocatedClose: located,
+		Seed:         s.Seed + uint64(s.Repeat),
+		RunID:        fmt.Sprintf("%x", started.UnixNano()),
 		NewTransport: func() pool.Transport {
 			return pool.New(p.Strategy, cfg)
 		},
@@ -461,6 +473,24 @@ func nsDial(ns *chaos.Netns) func(ctx context.Context, network, addr string) (ne
 		return nil
 	}
 	return ns.DialContext
+}
+
+// windowProbeSpan is how near the located close a gap must lie to probe the window.
+const windowProbeSpan = 2 * time.Millisecond
+
+// countWindowProbes counts the exposed requests whose gap lay within windowProbeSpan of
+// the located close: the requests that measured the race rather than its flanks.
+func countWindowProbes(c *results.Cell, rec *attack.Recorder, located time.Duration) {
+	c.CloseMS = float64(located) / float64(time.Millisecond)
+	c.WindowProbes = 0
+	for b := range rec.Gaps.Buckets() {
+		if (b.Gap - located).Abs() <= windowProbeSpan {
+			c.WindowProbes += b.N
+		}
+	}
+	if c.DurationMS > 0 {
+		c.WindowProbesPerS = float64(c.WindowProbes) / (c.DurationMS / 1000)
+	}
 }
 
 // closeSamples is how many idle closes are measured on a real server before each cell.

@@ -118,6 +118,10 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	s.CloseLateUS.P50 = max(s.CloseLateUS.P50, t.CloseLateUS.P50) // the worse of the two: close lateness has no histogram to merge
 	s.CloseLateUS.P99 = max(s.CloseLateUS.P99, t.CloseLateUS.P99)
 	a.DurationMS += c.DurationMS
+	a.WindowProbes += c.WindowProbes
+	if a.DurationMS > 0 {
+		a.WindowProbesPerS = float64(a.WindowProbes) / (a.DurationMS / 1000)
+	}
 	a.Curve = mergeCurves(a.Curve, c.Curve)
 	a.WindowMS = WindowMS(a.Curve, a.IdleTimeoutMS)
 	switch {

@@ -140,6 +140,14 @@ type Cell struct {
 	// the curve's bins whose stale-failure rate is above 5% (for a blind pool, every gap
 	// past the close; for a watching one, the few ms around it).
 	WindowMS float64 `json:"window_ms"`
+	// CloseMS is where the server's idle close lands as the client sees it, in ms from
+	// the end of a response: the median of a real server's measured closes, T + the
+	// skew's median otherwise. sweep:focus=D aims at it. WindowProbes counts the exposed
+	// requests whose gap lay within 2 ms of it, the ones that measured the race itself,
+	// and WindowProbesPerS the same per second of the cell.
+	CloseMS          float64 `json:"close_ms"`
+	WindowProbes     int64   `json:"window_probes"`
+	WindowProbesPerS float64 `json:"window_probes_per_s"`
 
 	DurationMS float64 `json:"duration_ms"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.

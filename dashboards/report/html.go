@@ -234,6 +234,9 @@ func (v *view) cellTable() ([]column, []row) {
 			return deltaPP(c)
 		}},
 		{column{"window ms", "window_ms: the width of the race-curve bins whose stale rate is above 5%", false}, true, func(c *results.Cell) string { return fmt.Sprintf("%.2f", results.WindowMS(c.Curve, c.IdleTimeoutMS)) }},
+		{column{"window probes (/s)", "window_probes: exposed requests whose gap lay within 2 ms of the server's close (close_ms), and per second", false}, true, func(c *results.Cell) string {
+			return fmt.Sprintf("%d (%.1f)", c.WindowProbes, c.WindowProbesPerS)
+		}},
 		{column{"retries", "", false}, true, func(c *results.Cell) string { return fmt.Sprint(c.Retries) }},
 		{column{"conns/1k", "new connections per 1,000 requests", false}, true, func(c *results.Cell) string { return fmt.Sprintf("%.0f", c.ConnsPer1k) }},
 		{column{"p50 · p99 · p99.9 · max ms", "latency percentiles from the intended send time", false}, true, func(c *results.Cell) string {

@@ -624,8 +624,19 @@ func TestRegisteredAsBuiltin(t *testing.T) {
 // BenchmarkIdleCloseAccuracy idles 20 connections at once per iteration (T = 20ms) and
 // reports how late the server's closes landed after their due time.
 func BenchmarkIdleCloseAccuracy(b *testing.B) {
-	const conns = 20
-	s := startServer(b, upstreams.Config{IdleTimeout: 20 * time.Millisecond})
+	// 20 connections at T = 20ms, and the 64, 256 and 512 idle at once at
+	// T = 100ms: how late the builtin's idle close lands with many lanes idle together
+	// (each connection's idle wait blocks in ppoll on its own thread).
+	for _, c := range []struct {
+		conns int
+		t     time.Duration
+	}{{20, 20 * time.Millisecond}, {64, 100 * time.Millisecond}, {256, 100 * time.Millisecond}, {512, 100 * time.Millisecond}} {
+		b.Run(fmt.Sprintf("idle=%d", c.conns), func(b *testing.B) { benchIdleClose(b, c.conns, c.t) })
+	}
+}
+
+func benchIdleClose(b *testing.B, conns int, idle time.Duration) {
+	s := startServer(b, upstreams.Config{IdleTimeout: idle})
 	for b.Loop() {
 		cs := make([]*client, conns)
 		for i := range cs {
