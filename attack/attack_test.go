@@ -164,7 +164,7 @@ func TestSweepBlindFailsPastTheServerTimeout(t *testing.T) {
 	var gaps []time.Duration
 	for _, f := range rec.StaleFailures {
 		if !f.Reused {
-			t.Fatalf("stale failure at gap %s on a fresh connection (idle %s, class %s, err %v)", f.Gap, f.IdleAge, f.Class, f.Err)
+			t.Fatalf("stale failure at gap %s on a fresh connection (idle %s, class %s)", f.Gap, f.IdleAge, f.Class)
 		}
 		gaps = append(gaps, f.Gap)
 	}

@@ -66,10 +66,10 @@ type Recorder struct {
 	Unexposed int64
 	// Observer, when set, sees every record as it is added (live metrics).
 	Observer Observer
-	// StaleFailures keeps the first maxFailureRecords (256) stale failures whole, for
-	// tests and for looking at: a Record with its error chain is ~0.5 KiB, and a blind
-	// cell at 2,000/s fails stale 500 times a minute, so the cap is reached in the first
-	// minute (1,000 whole records still grew the heap by 66 KiB between minute 1 and 2).
+	// StaleFailures keeps the first maxFailureRecords (64) stale failures, for tests and
+	// for looking at, without their error (Class says what it was): a record with its
+	// error chain was ~1 KiB, and a strategy that fails stale a few times a minute (watch,
+	// stdlib) kept filling 256 of them for the whole of a 10-minute soak.
 	StaleFailures []Record
 	// StaleConns has every stale failure (up to maxKeptFailures, 3.2 MiB) as the 32 bytes
 	// that matching it with the server's closes needs: which connection, by the client's
@@ -85,7 +85,7 @@ type Recorder struct {
 
 const (
 	maxKeptFailures   = 100_000
-	maxFailureRecords = 256
+	maxFailureRecords = 64
 )
 
 // StaleConn is a stale failure as the server's close log is searched for it.
@@ -155,7 +155,9 @@ func (rc *Recorder) Add(r Record) {
 				rc.StaleConns = append(rc.StaleConns, sc)
 			}
 			if len(rc.StaleFailures) < maxFailureRecords {
-				rc.StaleFailures = append(rc.StaleFailures, r)
+				kept := r
+				kept.Err = nil
+				rc.StaleFailures = append(rc.StaleFailures, kept)
 			}
 		}
 	}
