@@ -45,7 +45,7 @@ bench: deps-test
 ## soak: 10 minutes of constant 2,000 requests/s through every strategy at once (one process
 ## each, builtin upstream, T=1s), sampling RSS, fds and goroutines every 10 s; fails if any
 ## grows more than 5% from minute 1 to minute 10. Not part of make test. Shorter:
-## make soak SOAK_DURATION=2m (also SOAK_RATE, SOAK_IDLE_TIMEOUT, SOAK_SAMPLES, SOAK_MAX_GROWTH)
+## make soak SOAK_DURATION=2m (also SOAK_RATE, SOAK_IDLE_TIMEOUT, SOAK_SAMPLES, SOAK_MAX_GROWTH, SOAK_WORKERS)
 SOAK_DURATION     ?= 10m
 SOAK_RATE         ?= 2000
 SOAK_IDLE_TIMEOUT ?= 1s
