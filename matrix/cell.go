@@ -212,7 +212,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	streamer, streaming := up.(upstreams.CloseStreamer)
 	if streaming {
-		matcher = newCloseMatcher(2*rt + 5*time.Second)
+		// A failure is recorded when its request's last attempt ends: up to a request
+		// timeout per retry after the pool closed the connection it failed on.
+		matcher = newCloseMatcher(time.Duration(1+p.Strategy.Behaviour().Retries)*rt + 5*time.Second)
 		streamer.StreamCloses(func(c upstreams.CloseRecord) {
 			if proxy != nil {
 				// The server sees the proxy's ports; name each close by the client's. A

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -30,6 +31,9 @@ import (
 type closeMatcher struct {
 	mu    sync.Mutex
 	grace time.Duration
+	// base is the time the matcher's int64 times count from (ns): a close and an expiry
+	// are 24 bytes each instead of 56, for the ~20 a second that wait out the grace.
+	base time.Time
 
 	ports   map[int][]matchedClose
 	expiry  []portExpiry // in order of at: ports the client closed
@@ -66,17 +70,29 @@ type watchClose struct {
 	at   time.Time
 }
 
-// matchedClose is a server close as matching needs it.
+// matchedClose is a server close as matching needs it; times in ns since base, closed
+// noTime when the record had none.
 type matchedClose struct {
-	accepted, closed time.Time
+	accepted, closed int64
 	initiated        bool // the server ended it (serverInitiated)
 }
 
 type portExpiry struct {
-	port int
 	// closed is when the client closed its connection; at when the port's closes
-	// accepted before then may go.
-	closed, at time.Time
+	// accepted before then may go (ns since base).
+	closed, at int64
+	port       int32
+}
+
+const noTime = math.MinInt64
+
+// ns is t in ns since base (noTime for the zero time): the same order and differences
+// as t's monotonic readings, or wall clock where t has none.
+func (m *closeMatcher) ns(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return int64(t.Sub(m.base))
 }
 
 // Bounds on what waits for its other half: a failure or wake-up that never finds a close
@@ -89,6 +105,7 @@ const (
 func newCloseMatcher(grace time.Duration) *closeMatcher {
 	return &closeMatcher{
 		grace:      grace,
+		base:       time.Now(),
 		ports:      map[int][]matchedClose{},
 		wakeUS:     hdrhistogram.New(1, 60_000_000, 3),
 		closeLagUS: hdrhistogram.New(1, 60_000_000, 3),
@@ -108,9 +125,9 @@ func (m *closeMatcher) serverClose(c upstreams.CloseRecord) {
 			m.stopLagUS.RecordValue(lagUS(c.Stopped.Sub(c.Due)))
 		}
 	}
-	mc := matchedClose{accepted: c.Accepted, closed: c.Closed, initiated: serverInitiated(c.Reason)}
+	mc := matchedClose{accepted: m.ns(c.Accepted), closed: m.ns(c.Closed), initiated: serverInitiated(c.Reason)}
 	l := m.ports[c.RemotePort]
-	i := sort.Search(len(l), func(i int) bool { return l[i].accepted.After(mc.accepted) })
+	i := sort.Search(len(l), func(i int) bool { return l[i].accepted > mc.accepted })
 	m.ports[c.RemotePort] = slices.Insert(l, i, mc)
 	// What waited for a close of this port may have its answer now.
 	kept := m.pending[:0]
@@ -150,7 +167,8 @@ func (m *closeMatcher) failure(f attack.StaleConn) {
 // Unexplained is not final while the cell runs (the close may be on its way).
 func (m *closeMatcher) matchFailure(f attack.StaleConn) bool {
 	l := m.ports[f.LocalPort]
-	i := sort.Search(len(l), func(i int) bool { return l[i].accepted.After(f.Start) }) - 1
+	start := m.ns(f.Start)
+	i := sort.Search(len(l), func(i int) bool { return l[i].accepted > start }) - 1
 	return i >= 0 && l[i].initiated
 }
 
@@ -173,16 +191,17 @@ func (m *closeMatcher) wakeUp(port int, at time.Time) {
 // there is one.
 func (m *closeMatcher) matchWakeUp(w watchClose) bool {
 	l := m.ports[w.port]
+	at := m.ns(w.at)
 	last := -1
 	for i := range l {
-		if !l[i].closed.IsZero() && !l[i].closed.After(w.at) && (last < 0 || l[i].closed.After(l[last].closed)) {
+		if c := l[i].closed; c != noTime && c <= at && (last < 0 || c > l[last].closed) {
 			last = i
 		}
 	}
 	if last < 0 {
 		return false
 	}
-	m.wakeUS.RecordValue(lagUS(w.at.Sub(l[last].closed)))
+	m.wakeUS.RecordValue(lagUS(time.Duration(at - l[last].closed)))
 	return true
 }
 
@@ -191,25 +210,27 @@ func (m *closeMatcher) matchWakeUp(w watchClose) bool {
 func (m *closeMatcher) clientClosed(port int, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire(at)
-	m.expiry = append(m.expiry, portExpiry{port: port, closed: at, at: at.Add(m.grace)})
+	now := m.ns(at)
+	m.expire(now)
+	m.expiry = append(m.expiry, portExpiry{port: int32(port), closed: now, at: now + int64(m.grace)})
 }
 
-// expire drops the closes whose time has passed.
-func (m *closeMatcher) expire(now time.Time) {
+// expire drops the closes whose time has passed (now: ns since base).
+func (m *closeMatcher) expire(now int64) {
 	n := 0
 	for _, e := range m.expiry {
-		if e.at.After(now) {
+		if e.at > now {
 			break
 		}
 		n++
-		l := m.ports[e.port]
+		port := int(e.port)
+		l := m.ports[port]
 		// Closes of a connection the port had later stay: ports are reused.
-		i := sort.Search(len(l), func(i int) bool { return l[i].accepted.After(e.closed) })
+		i := sort.Search(len(l), func(i int) bool { return l[i].accepted > e.closed })
 		if i == len(l) {
-			delete(m.ports, e.port)
+			delete(m.ports, port)
 		} else {
-			m.ports[e.port] = append(l[:0], l[i:]...)
+			m.ports[port] = append(l[:0], l[i:]...)
 		}
 	}
 	m.expiry = append(m.expiry[:0], m.expiry[n:]...)
