@@ -205,6 +205,12 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if rt <= 0 {
 		rt = pool.DefaultRequestTimeout
 	}
+	// A request lives at most a request timeout per attempt; past that no retry can run
+	// it again, and the server may forget it (a long cell's server then stays bounded).
+	lifetime := time.Duration(1+p.Strategy.Behaviour().Retries)*rt + 5*time.Second
+	if er, ok := up.(upstreams.ExecutionRememberer); ok {
+		er.RememberExecutions(lifetime)
+	}
 	var matcher *closeMatcher
 	var unmapped struct {
 		sync.Mutex
@@ -214,7 +220,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if streaming {
 		// A failure is recorded when its request's last attempt ends: up to a request
 		// timeout per retry after the pool closed the connection it failed on.
-		matcher = newCloseMatcher(time.Duration(1+p.Strategy.Behaviour().Retries)*rt + 5*time.Second)
+		matcher = newCloseMatcher(lifetime)
 		streamer.StreamCloses(func(c upstreams.CloseRecord) {
 			if proxy != nil {
 				// The server sees the proxy's ports; name each close by the client's. A

@@ -122,6 +122,12 @@ type soakSample struct {
 	LiveHeapKiB int64 `json:"live_heap_kib"`
 	FDs         int   `json:"fds"`
 	Goroutines  int   `json:"goroutines"`
+	// FileKiB is RssFile (the binary's pages read in so far) and Mem the runtime's own
+	// account of its memory (runtime/metrics /memory/classes, KiB), for telling what an
+	// RSS rise is made of: live objects, the GC's headroom, free pages not yet returned,
+	// stacks, metadata.
+	FileKiB int64            `json:"file_kib"`
+	Mem     map[string]int64 `json:"mem_kib"`
 }
 
 // soakCell is what a child's cell measured.
@@ -393,15 +399,30 @@ func sampleSelf() (soakSample, error) {
 		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
 			s.AnonKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			s.FileKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
 	}
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return s, fmt.Errorf("soak: %w", err)
 	}
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	for _, d := range metrics.All() {
+		if strings.HasPrefix(d.Name, "/memory/classes/") || d.Name == "/gc/heap/goal:bytes" {
+			live = append(live, metrics.Sample{Name: d.Name})
+		}
+	}
 	metrics.Read(live)
 	if live[0].Value.Kind() == metrics.KindUint64 {
 		s.LiveHeapKiB = int64(live[0].Value.Uint64() / 1024)
+	}
+	s.Mem = map[string]int64{}
+	for _, m := range live[1:] {
+		if m.Value.Kind() == metrics.KindUint64 {
+			name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m.Name, "/memory/classes/"), "/gc/heap/"), ":bytes")
+			s.Mem[name] = int64(m.Value.Uint64() / 1024)
+		}
 	}
 	s.FDs = len(fds) - 1                      // less the one ReadDir itself had open
 	s.Goroutines = runtime.NumGoroutine() - 1 // less the sampler

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -52,9 +53,19 @@ func (r *Recorder) CountExecution(id string) {
 	if id == "" {
 		return
 	}
-	if !r.executions.add(id) {
+	if !r.executions.add(id, time.Now()) {
 		r.stats.Duplicates++
 	}
+}
+
+// RememberExecutions makes the duplicate count forget an id once it ran more than
+// between d and 2d ago (at least d), so that a long run's server keeps a bounded set: d
+// should be the longest a request lives, all its attempts included. Zero (the default)
+// remembers every id.
+func (r *Recorder) RememberExecutions(d time.Duration) {
+	r.mu.Lock()
+	r.executions.memory = max(d, 0)
+	r.mu.Unlock()
 }
 
 // Record adds one close. An idle close counts in Stats.IdleCloses and, when it has a Due,
@@ -131,9 +142,66 @@ func (r *Recorder) Closes() []CloseRecord {
 // sequence number under their run id (a million requests in 122 KiB, where a map of
 // the id strings took 60 bytes a request and made a long cell's server grow without
 // bound); any other id goes into a map as it is.
+//
+// With a memory (RememberExecutions), ids are kept in two generations of that length
+// each, the older dropped as a new one starts: an id is remembered for at least the
+// memory after it ran, and a long run keeps only its last one or two memories' worth
+// (a 10-minute soak at 2,000/s otherwise grew by 150 KiB of bits, an hour at 45,000/s by
+// 20 MiB). A retry runs again within its request's lifetime, so a memory of the longest
+// lifetime (attempts × request timeout) misses no duplicate. Without one, nothing is
+// forgotten.
 type executionSet struct {
-	bits  map[string][]uint64 // run id -> bit seq set
+	memory    time.Duration
+	since     time.Time // when cur began
+	cur, prev execGen
+}
+
+// execGen is one generation of an executionSet.
+type execGen struct {
+	bits  map[string]*seqBits // run id -> its sequence numbers
 	other map[string]struct{}
+}
+
+// seqBits is a bitset of sequence numbers from word base on (64 a word).
+type seqBits struct {
+	base  uint64
+	words []uint64
+}
+
+func (b *seqBits) has(seq uint64) bool {
+	w := seq / 64
+	return w >= b.base && w-b.base < uint64(len(b.words)) && b.words[w-b.base]&(1<<(seq%64)) != 0
+}
+
+// set adds seq and reports whether it could: one more than a few words below the
+// generation's first does not fit (a request retried from long ago; the caller keeps it
+// apart) rather than grow the bitset down by all the ids in between.
+func (b *seqBits) set(seq uint64) bool {
+	w := seq / 64
+	if w < b.base {
+		if b.base-w > 64 {
+			return false
+		}
+		// The workers' sequence numbers interleave: leave room below for the next few.
+		grow := b.base - w + min(64, w)
+		b.words = append(make([]uint64, grow, grow+uint64(len(b.words))), b.words...)
+		b.base -= grow
+	}
+	for w-b.base >= uint64(len(b.words)) {
+		b.words = append(b.words, 0)
+	}
+	b.words[w-b.base] |= 1 << (seq % 64)
+	return true
+}
+
+// top is the highest word b holds.
+func (b *seqBits) top() uint64 { return b.base + uint64(len(b.words)) }
+
+// inOther reports whether id is in either generation's map.
+func (s *executionSet) inOther(id string) bool {
+	_, prev := s.prev.other[id]
+	_, cur := s.cur.other[id]
+	return prev || cur
 }
 
 // maxSeqBit bounds the bitsets: a sequence number above it (no run sends 64 million
@@ -141,34 +209,51 @@ type executionSet struct {
 // another id than "run-7").
 const maxSeqBit = 1 << 26
 
-// add puts id in the set and reports whether it was new.
-func (s *executionSet) add(id string) bool {
-	if i := strings.LastIndexByte(id, '-'); i > 0 {
-		if seq, err := strconv.ParseUint(id[i+1:], 10, 64); err == nil && seq < maxSeqBit && (id[i+1] != '0' || i+2 == len(id)) {
-			if s.bits == nil {
-				s.bits = map[string][]uint64{}
+// add puts id in the set and reports whether it was new; now is when it ran.
+func (s *executionSet) add(id string, now time.Time) bool {
+	if s.memory > 0 {
+		if s.since.IsZero() {
+			s.since = now
+		}
+		if age := now.Sub(s.since); age >= s.memory {
+			s.prev, s.cur = s.cur, execGen{}
+			if age >= 2*s.memory {
+				s.prev = execGen{}
 			}
-			run := id[:i]
-			words, ok := s.bits[run]
-			if !ok {
-				run = strings.Clone(run) // do not pin the request's header
-			}
-			w, bit := seq/64, uint64(1)<<(seq%64)
-			for uint64(len(words)) <= w {
-				words = append(words, 0)
-			}
-			seen := words[w]&bit != 0
-			words[w] |= bit
-			s.bits[run] = words
-			return !seen
+			s.since = now
 		}
 	}
-	if s.other == nil {
-		s.other = map[string]struct{}{}
+	if i := strings.LastIndexByte(id, '-'); i > 0 {
+		if seq, err := strconv.ParseUint(id[i+1:], 10, 64); err == nil && seq < maxSeqBit && (id[i+1] != '0' || i+2 == len(id)) {
+			run := id[:i]
+			prev, cur := s.prev.bits[run], s.cur.bits[run]
+			if prev != nil && prev.has(seq) || cur != nil && cur.has(seq) {
+				return false
+			}
+			if cur == nil {
+				if s.cur.bits == nil {
+					s.cur.bits = map[string]*seqBits{}
+				}
+				// A new generation starts where the last one ended, so that the first
+				// id it meets, if a retry from long ago, does not set its base.
+				base := seq / 64
+				if prev != nil && prev.top() > base {
+					base = prev.top()
+				}
+				cur = &seqBits{base: base}
+				s.cur.bits[strings.Clone(run)] = cur // do not pin the request's header
+			}
+			if !s.inOther(id) && cur.set(seq) {
+				return true
+			}
+		}
 	}
-	if _, seen := s.other[id]; seen {
+	if s.inOther(id) {
 		return false
 	}
-	s.other[strings.Clone(id)] = struct{}{}
+	if s.cur.other == nil {
+		s.cur.other = map[string]struct{}{}
+	}
+	s.cur.other[strings.Clone(id)] = struct{}{}
 	return true
 }

@@ -91,3 +91,71 @@ func TestRecorderStreamsCloses(t *testing.T) {
 		t.Errorf("Stats() = %+v, want 3 idle closes 500µs late", st)
 	}
 }
+
+// With a memory d, an id run again within d of its first run is always a duplicate, one
+// run again 2d or more later is not, and the set stays bounded however long it runs.
+func TestExecutionSetRemembersForItsMemory(t *testing.T) {
+	const d = time.Minute
+	var s executionSet
+	s.memory = d
+	t0 := time.Unix(1000, 0)
+	at := func(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+	// 2,000 ids a second for 20 minutes of virtual time, in an order the workers'
+	// interleaving could give (each block of 8 reversed); every 100th id runs again
+	// 59 s later, every 1000th also 130 s later.
+	type rerun struct {
+		at  time.Time
+		id  string
+		dup bool
+	}
+	var soon, late []rerun // each in time order
+	maxWords := 0
+	for seq := range 2000 * 10 * 60 {
+		s0 := seq ^ 7
+		now := at(float64(seq) / 2000)
+		for _, q := range []*[]rerun{&soon, &late} {
+			for len(*q) > 0 && !(*q)[0].at.After(now) {
+				r := (*q)[0]
+				*q = (*q)[1:]
+				if got := !s.add(r.id, r.at); got != r.dup {
+					t.Fatalf("%s run again at %s: duplicate %v, want %v", r.id, r.at.Sub(t0), got, r.dup)
+				}
+				if s.add(r.id, r.at) {
+					t.Fatalf("%s run a third time at %s counted as new", r.id, r.at.Sub(t0))
+				}
+			}
+		}
+		id := "run-" + strconv.Itoa(s0)
+		if !s.add(id, now) {
+			t.Fatalf("%s counted as a duplicate the first time it ran", id)
+		}
+		if s0%100 == 0 {
+			soon = append(soon, rerun{at: now.Add(59 * time.Second), id: id, dup: true})
+		}
+		if s0%1000 == 0 {
+			late = append(late, rerun{at: now.Add(130 * time.Second), id: id, dup: false})
+		}
+		if seq%1000 == 0 {
+			words := 0
+			for _, g := range []execGen{s.cur, s.prev} {
+				for _, b := range g.bits {
+					words += len(b.words)
+				}
+			}
+			maxWords = max(maxWords, words)
+		}
+	}
+	// Two generations of at most 2 minutes' ids (240,000 bits, 3,750 words) and the room
+	// kept below each.
+	if maxWords > 2*3750+200 {
+		t.Errorf("the set held up to %d words for 2 minutes' ids at 2,000/s, want at most %d", maxWords, 2*3750+200)
+	}
+	// Other ids are forgotten alike.
+	s = executionSet{memory: d}
+	if !s.add("x", at(0)) || s.add("x", at(59)) || s.add("x", at(60)) {
+		t.Error(`"x" run again within a minute counted as new`)
+	}
+	if !s.add("x", at(200)) {
+		t.Error(`"x" run again 200 s later, with a memory of 60 s, counted as a duplicate`)
+	}
+}

@@ -129,6 +129,13 @@ type CloseStreamer interface {
 	StreamCloses(f func(CloseRecord))
 }
 
+// ExecutionRememberer is an Upstream whose duplicate count can be told how long a request
+// lives (see Recorder.RememberExecutions), so that a long cell's server forgets the ids
+// no retry can bring back.
+type ExecutionRememberer interface {
+	RememberExecutions(d time.Duration)
+}
+
 // Stats is the server's own count of what happened. The JSON names match the server
 // block of summary.json where they overlap.
 type Stats struct {

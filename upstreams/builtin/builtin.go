@@ -253,6 +253,10 @@ func (s *Server) Closes() []upstreams.CloseRecord { return s.rec.Closes() }
 // StreamCloses hands every later close to f as it is made (upstreams.CloseStreamer).
 func (s *Server) StreamCloses(f func(upstreams.CloseRecord)) { s.rec.StreamCloses(f) }
 
+// RememberExecutions bounds how long the duplicate count keeps an id
+// (upstreams.ExecutionRememberer).
+func (s *Server) RememberExecutions(d time.Duration) { s.rec.RememberExecutions(d) }
+
 // Close stops accepting, closes every open connection (recorded as "shutdown") and waits
 // for all of the server's goroutines. It is safe to call more than once and from several
 // goroutines; every call returns after the server has stopped.

@@ -159,6 +159,10 @@ func (s *Server) Closes() []upstreams.CloseRecord { return s.rec.Closes() }
 // StreamCloses hands every later close to f as it is made (upstreams.CloseStreamer).
 func (s *Server) StreamCloses(f func(upstreams.CloseRecord)) { s.rec.StreamCloses(f) }
 
+// RememberExecutions bounds how long the duplicate count keeps an id
+// (upstreams.ExecutionRememberer).
+func (s *Server) RememberExecutions(d time.Duration) { s.rec.RememberExecutions(d) }
+
 // Close shuts the server down as a Go service does (http.Server.Shutdown: idle
 // connections closed at once, in-flight requests finished, up to 3s), then waits until
 // every connection is closed and recorded. It is safe to call more than once.
