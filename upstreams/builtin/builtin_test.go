@@ -443,8 +443,13 @@ func skewSequence(t *testing.T, seed uint64, n int) []time.Duration {
 			t.Fatalf("read: %v, want EOF", err)
 		}
 	}
+	// In accept order, not close order (Closes' own): a close is stamped after close()
+	// returns, and a goroutine held off the CPU for longer than the next connection's
+	// whole idle period (5 ms here, on a loaded machine) stamps its close after it.
+	recs := waitCloses(t, s, n)
+	slices.SortFunc(recs, func(a, b upstreams.CloseRecord) int { return a.Accepted.Compare(b.Accepted) })
 	var skews []time.Duration
-	for _, r := range waitCloses(t, s, n) {
+	for _, r := range recs {
 		if r.Reason != upstreams.ReasonIdle {
 			t.Fatalf("record = %+v, want idle", r)
 		}
