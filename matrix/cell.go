@@ -521,7 +521,7 @@ func durationsUS(ds []time.Duration) *results.LatencyUS {
 // the server shut down after the cell.
 func serverInitiated(reason string) bool {
 	switch reason {
-	case upstreams.ReasonIdle, upstreams.ReasonRestart, upstreams.ReasonCloseAfter, upstreams.ReasonMaxRequests:
+	case upstreams.ReasonIdle, upstreams.ReasonRestart, upstreams.ReasonCloseAfter, upstreams.ReasonMaxRequests, upstreams.ReasonServer:
 		return true
 	}
 	return false
