@@ -55,6 +55,7 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"run", "--format", "xml"}, `--format "xml": want table or json`},
 		{[]string{"run", "extra"}, "takes no arguments"},
 		{[]string{"nosuchverb"}, "unknown command"},
+		{[]string{"run", "--pcap", "--out", "-"}, "--pcap writes cells/<id>.pcap into the run directory"},
 		{[]string{"attack", "--target", "http://" + closed + "/", "--idle-timeout", "1s"}, "connection refused"},
 		{[]string{"attack", "--target", "http://192.0.2.1/", "--idle-timeout", "1s"}, "not a loopback address"},
 		{[]string{"attack", "--target", "ftp://127.0.0.1/", "--idle-timeout", "1s"}, "want an http:// URL"},

@@ -23,7 +23,7 @@ func newRunCmd() *cobra.Command {
 		idleTimeout, timeout                                                             time.Duration
 		seed                                                                             uint64
 		parallel                                                                         int
-		quiet, noReport                                                                  bool
+		quiet, noReport, pcap                                                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [-f matrix.yaml]",
@@ -110,6 +110,9 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				out = filepath.Join("idlerace-runs", time.Now().UTC().Format("20060102T150405Z"))
 			}
 			if out == "-" {
+				if pcap {
+					return usageError{errors.New("--pcap writes cells/<id>.pcap into the run directory: it needs one (drop --out -)")}
+				}
 				out = ""
 			}
 			rf, err := openResults(resultsPath, resultsFormat)
@@ -129,6 +132,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				OnCell:      prog.cellDone,
 				Build:       matrix.Build{Version: Version, Commit: Commit},
 				Args:        os.Args[1:],
+				PCAP:        pcap,
 			}
 			var live *metrics.Metrics
 			if metricsAddr != "" {
@@ -192,6 +196,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	addTimeoutFlag(cmd, &timeout)
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics while the run goes on (loopback, e.g. 127.0.0.1:9464)")
+	f.BoolVar(&pcap, "pcap", false, "also write each cell's capture of the server's TCP segments (headers only) as cells/<id>.pcap, for Wireshark")
 	f.BoolVar(&noReport, "no-report", false, "do not write report.html, report.md and the chart PNGs into the run directory")
 	return cmd
 }

@@ -1,0 +1,90 @@
+package matrix
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A real server has no account of its own closes; the wire gives it one. nginx is
+// configured 150 ms below what the client believes, so every request blind sends on a
+// reused connection meets a closed one: each of those stale failures must be matched to
+// nginx's close of the same connection, seen on the wire.
+func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
+	}
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
+				t.Fatal("nginx is not installed (apt-get install nginx)")
+			}
+			t.Skip("skipped: nginx is not installed (apt-get install nginx)")
+		}
+	}
+	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "nginx", Skew: "offset:-150ms", Latency: "0",
+		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunCell(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, srv := out.Cell, out.Cell.Server
+	if srv.View != viewWire || srv.Wire == nil {
+		t.Fatalf("server.view %q, wire %+v: want the wire's view of nginx", srv.View, srv.Wire)
+	}
+	if c.Stale == 0 {
+		t.Fatalf("blind against a server that closes 150 ms before every reuse failed no request (%d requests)", c.Requests)
+	}
+	if srv.UnmatchedFailures != 0 {
+		t.Errorf("%d of %d stale failures matched no close nginx made on the wire (drops %d)", srv.UnmatchedFailures, c.Stale, srv.Wire.Drops)
+	}
+	if srv.IdleCloses < c.Stale || srv.Accepted < c.NewConns {
+		t.Errorf("the wire saw %d idle closes and %d connections for %d stale failures and %d new connections",
+			srv.IdleCloses, srv.Accepted, c.Stale, c.NewConns)
+	}
+	if srv.Wire.ServerFINs+srv.Wire.ServerRSTs < srv.IdleCloses {
+		t.Errorf("wire %+v: fewer FINs and RSTs than idle closes (%d)", srv.Wire, srv.IdleCloses)
+	}
+	// Blind writes every request of a reused connection: it reached nginx either before
+	// the close (unread) or after its FIN (late, answered by a RST).
+	if srv.Wire.LateRequests+srv.ClosesWithUnread < c.Stale {
+		t.Errorf("wire %+v, %d closes with unread: fewer than the %d stale failures", srv.Wire, srv.ClosesWithUnread, c.Stale)
+	}
+	if !strings.HasPrefix(srv.Version, "nginx") {
+		t.Errorf("server.version %q: the server's own numbers are kept beside the wire's", srv.Version)
+	}
+	t.Logf("nginx on the wire: %d requests, %d stale, server %+v, wire %+v", c.Requests, c.Stale, srv, *srv.Wire)
+}
+
+// Beside a server that keeps its own account, the wire adds what only it shows, and
+// agrees: every idle close builtin made is a FIN or a RST on the wire.
+func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
+	}
+	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin", Skew: "offset:-150ms", Latency: "0",
+		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunCell(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, srv := out.Cell, out.Cell.Server
+	if srv.View != viewSelf || srv.Wire == nil {
+		t.Fatalf("server.view %q, wire %+v: want builtin's own view and the wire's numbers beside it", srv.View, srv.Wire)
+	}
+	if c.Stale == 0 || srv.UnmatchedFailures != 0 {
+		t.Fatalf("%d stale failures, %d unmatched: want blind to fail and builtin to explain each", c.Stale, srv.UnmatchedFailures)
+	}
+	if srv.Wire.ServerFINs+srv.Wire.ServerRSTs < srv.IdleCloses || srv.Wire.LateRequests+srv.ClosesWithUnread < c.Stale {
+		t.Errorf("wire %+v beside builtin's %d idle closes (%d with unread) and %d stale failures", *srv.Wire, srv.IdleCloses, srv.ClosesWithUnread, c.Stale)
+	}
+}
