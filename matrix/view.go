@@ -3,11 +3,11 @@ package matrix
 import (
 	"errors"
 	"io"
-	"sync"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/idlerace/idlerace/chaos"

@@ -19,8 +19,8 @@ const packetOutgoing = 4
 // step is one instruction of a program under construction; a JumpIf names where it
 // goes by label ("" is the next instruction), resolved by assemble.
 type step struct {
-	label  string // this step's own label, or ""
-	ins    bpf.Instruction
+	label   string // this step's own label, or ""
+	ins     bpf.Instruction
 	yes, no string
 }
 
