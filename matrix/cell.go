@@ -309,6 +309,15 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
 		out.Cell.NotifySamples = m.notifyN
 	}
+	if measured != nil && feed != nil {
+		// The model of a real server: the idle closes it made under this cell's load,
+		// rather than the few measured on idle connections before it, once there are
+		// enough of them.
+		if idle := feed.idlePeriods(); len(idle) >= closeSamples {
+			measured = cellClosesSkew(idle, rec.Gaps.Weighted(), s.IdleTimeout)
+			out.Cell.Server.ModelCloses = len(idle)
+		}
+	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
 		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, notify: notify})

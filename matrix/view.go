@@ -3,6 +3,7 @@ package matrix
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -84,18 +85,38 @@ type closeFeed struct {
 	mu      sync.Mutex
 	// unmapped are closes made before the proxy had noted their connection.
 	unmapped []upstreams.CloseRecord
+	// idle holds the idle periods (last response to close) of the server's idle
+	// closes, at most maxIdleSamples of them (a uniform sample: reservoir), for the
+	// model of the cell's own closes.
+	idle  []time.Duration
+	nIdle int64
+	rng   *rand.Rand
 }
+
+// maxIdleSamples bounds closeFeed.idle: 8,192 closes, 64 KiB, say the distribution to
+// about a percent however long the cell.
+const maxIdleSamples = 8192
 
 // feedMatcher streams streamer's closes into a new matcher whose grace is lifetime:
 // a failure is recorded when its request's last attempt ends, up to a request timeout
 // per attempt after the pool closed the connection it failed on.
 func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy *chaos.DelayProxy) *closeFeed {
-	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy}
+	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy, rng: rand.New(rand.NewPCG(1, 2))}
 	streamer.StreamCloses(f.close)
 	return f
 }
 
 func (f *closeFeed) close(c upstreams.CloseRecord) {
+	if c.Reason == upstreams.ReasonIdle && !c.IdleStart.IsZero() && c.Closed.After(c.IdleStart) {
+		f.mu.Lock()
+		f.nIdle++
+		if len(f.idle) < maxIdleSamples {
+			f.idle = append(f.idle, c.Closed.Sub(c.IdleStart))
+		} else if i := f.rng.Int64N(f.nIdle); i < maxIdleSamples {
+			f.idle[i] = c.Closed.Sub(c.IdleStart)
+		}
+		f.mu.Unlock()
+	}
 	if f.proxy != nil {
 		// The server sees the proxy's ports; name each close by the client's.
 		cp, ok := f.proxy.ClientPort(c.RemotePort, c.Accepted)
@@ -124,4 +145,11 @@ func (f *closeFeed) finish(finPath, maxLag time.Duration) matchResult {
 	f.unmapped = nil
 	f.mu.Unlock()
 	return f.matcher.finish(finPath, maxLag)
+}
+
+// idlePeriods returns the sample of idle-close periods.
+func (f *closeFeed) idlePeriods() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.idle...)
 }

@@ -26,7 +26,7 @@ func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
 		}
 	}
 	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "nginx", Skew: "offset:-150ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1})
+		Load: "sweep:lanes=8,periods=4", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,11 @@ func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
 	// the close (unread) or after its FIN (late, answered by a RST).
 	if srv.Wire.LateRequests+srv.ClosesWithUnread < c.Stale {
 		t.Errorf("wire %+v, %d closes with unread: fewer than the %d stale failures", srv.Wire, srv.ClosesWithUnread, c.Stale)
+	}
+	// The model of a real server is its closes under this cell's load, once there are
+	// enough of them (16).
+	if srv.IdleCloses >= 16 && int64(srv.ModelCloses) != srv.IdleCloses {
+		t.Errorf("model_closes %d: want the cell's own %d idle closes", srv.ModelCloses, srv.IdleCloses)
 	}
 	if !strings.HasPrefix(srv.Version, "nginx") {
 		t.Errorf("server.version %q: the server's own numbers are kept beside the wire's", srv.Version)

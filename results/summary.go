@@ -81,6 +81,10 @@ type Server struct {
 	CloseJitterUS *LatencyUS `json:"close_jitter_us,omitempty"`
 	// CloseSamples counts those measurements.
 	CloseSamples int `json:"close_samples,omitempty"`
+	// ModelCloses counts the idle closes the server made during the cell that the
+	// model used for a real server (each weighted by how rarely a gap outlasted it);
+	// 0 means it used the close_samples measured before the cell.
+	ModelCloses int `json:"model_closes,omitempty"`
 	// KeepAlive is the Keep-Alive header a real server sent on those measurements'
 	// responses ("timeout=5"), empty when it sent none.
 	KeepAlive string `json:"keep_alive,omitempty"`
