@@ -20,8 +20,11 @@ import (
 const (
 	viewSelf     = "self" // the server's own account (an upstreams.CloseStreamer)
 	viewWire     = "wire" // its segments, captured
-	viewNonePref = "none: "
 )
+
+// viewNone is the view of a cell without one, and why: "none (not root: no packet
+// capture)".
+func viewNone(why string) string { return "none (" + why + ")" }
 
 // startCapture begins capturing the segments of up's port on loopback, so that a server
 // with no account of its own (nginx, uvicorn, node, a --target) is seen as builtin and
@@ -34,26 +37,26 @@ func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writ
 
 func captureURL(target string, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
 	if wireOff() {
-		return nil, viewNonePref + "capture turned off (IDLERACE_WIRE=off)"
+		return nil, viewNone("IDLERACE_WIRE=off: no packet capture")
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, viewNonePref + err.Error()
+		return nil, viewNone(err.Error())
 	}
 	ip := net.ParseIP(u.Hostname())
 	if ip == nil || !ip.IsLoopback() {
-		return nil, viewNonePref + "the server is not on loopback (" + u.Host + "): only loopback is captured"
+		return nil, viewNone(u.Host + " is not on loopback: only loopback is captured")
 	}
 	port, err := strconv.Atoi(u.Port())
 	if err != nil {
-		return nil, viewNonePref + "no port in " + target
+		return nil, viewNone("no port in " + target)
 	}
 	c, err := wire.Start(wire.Options{Interface: "lo", Port: port, IdleTimeout: idleTimeout, PCAP: pcap})
 	if err != nil {
 		if errors.Is(err, wire.ErrUnavailable) {
-			return nil, viewNonePref + err.Error()
+			return nil, viewNone(err.Error())
 		}
-		return nil, viewNonePref + "capture failed: " + err.Error()
+		return nil, viewNone("capture failed: " + err.Error())
 	}
 	return c, viewWire
 }

@@ -90,8 +90,9 @@ type Server struct {
 	KeepAlive string `json:"keep_alive,omitempty"`
 	// View is where the idle closes, closes with unread and unmatched failures come
 	// from: "self" (the server's own account: builtin, gonet), "wire" (its segments,
-	// captured on the cell's interface: every other kind), or "none: " and why not
-	// (then unmatched_failures is -1). Empty in summaries from before it existed.
+	// captured on the cell's interface: every other kind), or "none (why)", e.g. "none
+	// (not root: no packet capture)" (then unmatched_failures is -1 for a server with no
+	// account of its own). Empty in summaries from before it existed.
 	View string `json:"view,omitempty"`
 	// Wire is what the capture saw that no server says (view wire).
 	Wire *Wire `json:"wire,omitempty"`

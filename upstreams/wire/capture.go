@@ -10,7 +10,22 @@ import (
 
 // ErrUnavailable is wrapped by Start's error when this process cannot capture here:
 // not Linux, built without cgo, or without CAP_NET_RAW (not root).
-var ErrUnavailable = errors.New("wire: capture unavailable")
+var ErrUnavailable = errors.New("no packet capture")
+
+// unavailable is Start's error when capture cannot run here; its text is the short
+// reason a cell's server.view shows ("not root: no packet capture").
+type unavailable struct {
+	reason string
+	err    error // the system's own error, if any
+}
+
+func (u *unavailable) Error() string { return u.reason + ": " + ErrUnavailable.Error() }
+func (u *unavailable) Unwrap() []error {
+	if u.err == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, u.err}
+}
 
 // Options is what to capture.
 type Options struct {

@@ -54,7 +54,8 @@ func Start(opts Options) (*Capture, error) {
 		afpacket.OptPollTimeout(pollTimeout), afpacket.TPacketVersion3)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("%w: an AF_PACKET socket needs CAP_NET_RAW (run as root): %v", ErrUnavailable, err)
+			// An AF_PACKET socket needs CAP_NET_RAW.
+			return nil, &unavailable{reason: "not root", err: err}
 		}
 		return nil, fmt.Errorf("wire: capturing on %s: %w", iface, err)
 	}
