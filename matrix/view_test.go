@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idlerace/idlerace/results"
 )
 
 // A real server has no account of its own closes; the wire gives it one. nginx is
@@ -91,5 +93,32 @@ func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
 	}
 	if srv.Wire.ServerFINs+srv.Wire.ServerRSTs < srv.IdleCloses || srv.Wire.LateRequests+srv.ClosesWithUnread < c.Stale {
 		t.Errorf("wire %+v beside builtin's %d idle closes (%d with unread) and %d stale failures", *srv.Wire, srv.IdleCloses, srv.ClosesWithUnread, c.Stale)
+	}
+}
+
+// A server that resets idle connections is seen doing so, and said: builtin close=rst.
+func TestWireSeesAServerThatClosesByRST(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
+	}
+	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin:close=rst", Skew: "offset:-50ms", Latency: "0",
+		Load: "sweep:lanes=8,periods=3", IdleTimeout: 200 * time.Millisecond, Method: "GET", Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunCell(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := out.Cell.Server
+	if srv.Wire == nil || srv.IdleCloses == 0 || srv.Wire.ServerRSTs < srv.IdleCloses {
+		t.Fatalf("close=rst: %d idle closes, wire %+v: want every idle close a RST", srv.IdleCloses, srv.Wire)
+	}
+	found := false
+	for _, f := range results.Findings([]results.Cell{out.Cell}) {
+		found = found || strings.Contains(f.What, "closes by RST instead of FIN")
+	}
+	if !found {
+		t.Errorf("findings %+v: want the RST closes said", results.Findings([]results.Cell{out.Cell}))
 	}
 }
