@@ -253,7 +253,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		if cerr != nil && err == nil {
 			err = fmt.Errorf("upstream %s: %w", u, cerr)
 		}
-		wireStats = &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests}
+		wireStats = &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread}
 	}
 	oneWay := p.Latency.Delay + p.Latency.Jitter/2
 	if proxy != nil {
@@ -382,7 +382,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			Executed: st.Executed, UnmatchedFailures: m.unmatched,
 			CloseLateUS: results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
 			View:        view,
-			Wire:        &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests},
+			Wire:        &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread},
 		}
 	}
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})

@@ -134,6 +134,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		s.Wire.ServerFINs += t.Wire.ServerFINs
 		s.Wire.ServerRSTs += t.Wire.ServerRSTs
 		s.Wire.LateRequests += t.Wire.LateRequests
+		s.Wire.ClosesWithUnread += t.Wire.ClosesWithUnread
 	}
 	s.CloseLateUS.Max = max(s.CloseLateUS.Max, t.CloseLateUS.Max)
 	s.CloseLateUS.P50 = max(s.CloseLateUS.P50, t.CloseLateUS.P50) // the worse of the two: close lateness has no histogram to merge

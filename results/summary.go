@@ -109,6 +109,9 @@ type Wire struct {
 	// LateRequests are connections on which client bytes reached the server after its
 	// FIN: requests sent into an already closed connection, the race on the wire.
 	LateRequests int64 `json:"late_requests"`
+	// ClosesWithUnread are the server's closes, as the wire saw them, that found
+	// request bytes waiting (with view wire, the same as server.closes_with_unread).
+	ClosesWithUnread int64 `json:"closes_with_unread"`
 }
 
 // Cell is one measured combination.

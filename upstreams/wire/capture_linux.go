@@ -25,6 +25,10 @@ const (
 	numBlocks    = 16
 	blockTimeout = 10 * time.Millisecond
 	pollTimeout  = 20 * time.Millisecond
+	// drainFor is how long Stop reads on at least: a partly filled block reaches the
+	// reader only when the kernel's block timer retires it, which a loaded machine
+	// can run late.
+	drainFor = 10 * blockTimeout
 )
 
 type capturer struct {
@@ -98,19 +102,21 @@ func (c *capturer) run() {
 	)
 	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &ip6, &tcp)
 	parser.IgnoreUnsupported = true
-	stopping := false
+	var stopAt time.Time
 	for {
 		data, ci, err := c.tp.ZeroCopyReadPacketData()
 		if errors.Is(err, afpacket.ErrTimeout) {
-			if stopping {
+			if !stopAt.IsZero() && time.Since(stopAt) >= drainFor {
 				return
 			}
-			select {
-			case <-c.stopping:
-				// Read on until a poll finds the ring empty: what the kernel took before
-				// Stop is in the view.
-				stopping = true
-			default:
+			if stopAt.IsZero() {
+				select {
+				case <-c.stopping:
+					// Read on until the ring is empty and every block the kernel was
+					// filling has been handed over: what it took before Stop is in the view.
+					stopAt = time.Now()
+				default:
+				}
 			}
 			continue
 		}
@@ -118,15 +124,16 @@ func (c *capturer) run() {
 			c.err = fmt.Errorf("wire: reading: %w", err)
 			return
 		}
-		if c.pcap != nil && c.pcapErr == nil {
-			c.pcapErr = c.pcap.WritePacket(ci, data)
-		}
 		if err := parser.DecodeLayers(data, &decoded); err != nil && len(decoded) == 0 {
 			continue
 		}
 		s, ok := c.segment(ci.Timestamp, decoded, &ip4, &ip6, &tcp)
-		if ok {
-			c.tr.add(s)
+		if !ok {
+			continue
+		}
+		c.tr.add(s)
+		if c.pcap != nil && c.pcapErr == nil {
+			c.pcapErr = c.pcap.WritePacket(ci, data)
 		}
 	}
 }

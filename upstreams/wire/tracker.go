@@ -26,6 +26,9 @@ type Stats struct {
 	// LateRequests are connections on which client bytes arrived after the server's FIN
 	// or RST: a request sent into a connection already closed, the race on the wire.
 	LateRequests int64 `json:"late_requests"`
+	// ClosesWithUnread are server closes (idle or not) with request bytes that had
+	// arrived after the last response: the race, from the server's side.
+	ClosesWithUnread int64 `json:"closes_with_unread"`
 }
 
 // conn is one connection's state, by client port.
@@ -132,6 +135,9 @@ func (t *tracker) close(c *conn, s segment, reason string) {
 		RemotePort: s.clientPort, Accepted: c.accepted, IdleStart: c.idleStart, Closed: s.at,
 		Reason: reason, Unread: c.pending && reason != upstreams.ReasonPeer, Requests: c.requests,
 		Reset: s.rst && s.fromServer,
+	}
+	if r.Unread {
+		t.stats.ClosesWithUnread++
 	}
 	if reason == upstreams.ReasonIdle && t.idleTimeout > 0 {
 		r.Due = c.idleStart.Add(t.idleTimeout)
