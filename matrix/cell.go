@@ -40,6 +40,10 @@ type CellSpec struct {
 	// (pool.Config.RequestTimeout; 0 means its default, 30s like vegeta's -timeout).
 	// Not part of the cell's identity: it bounds a broken server, not the race.
 	RequestTimeout time.Duration
+	// Wire says whether the cell captures its server's segments (run --wire): "auto"
+	// (or "") where the server keeps no account of its own, and with a pcap asked for;
+	// "on" for every cell (beside builtin and gonet too); "off" never.
+	Wire string
 }
 
 // Prepared is a CellSpec whose parts parsed.
@@ -79,6 +83,11 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	}
 	if s.RequestTimeout < 0 {
 		return nil, bad(fmt.Errorf("request timeout %s: must be > 0 (a duration such as 1s or 30s)", s.RequestTimeout))
+	}
+	switch s.Wire {
+	case "", WireAuto, WireOn, WireOff:
+	default:
+		return nil, bad(fmt.Errorf("--wire %q: want auto, on or off", s.Wire))
 	}
 	if p.Strategy, err = pool.Parse(s.Strategy); err != nil {
 		return nil, bad(err)
@@ -214,15 +223,16 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if er, ok := up.(upstreams.ExecutionRememberer); ok {
 		er.RememberExecutions(lifetime)
 	}
-	// Every cell's server is seen on the wire (except inside a netem namespace, whose
-	// loopback is not ours): for one with no account of its own (nginx, uvicorn,
-	// node), the wire is the account; beside one that keeps its own (builtin, gonet),
-	// it adds what only the wire shows (FIN or RST, requests after the FIN).
+	// The server is seen on the wire (never inside a netem namespace, whose loopback
+	// is not ours): for one with no account of its own (nginx, uvicorn, node) the wire
+	// is the account; beside one that keeps its own (builtin, gonet; --wire on or
+	// --pcap) it adds what only the wire shows (FIN or RST, requests after the FIN).
 	streamer, streaming := up.(upstreams.CloseStreamer)
 	view := viewSelf
 	var capture *wire.Capture
-	if ns == nil {
-		var why string
+	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil); !wanted && !streaming {
+		view = why
+	} else if wanted && ns == nil {
 		capture, why = startCapture(up, configured, pcap)
 		switch {
 		case !streaming && capture != nil:
@@ -332,7 +342,12 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 // no server view, and the model assumes the cell's skew (none unless told otherwise).
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
 	// A server on loopback is seen on the wire, as the real kinds are.
-	capture, view := captureURL(target, p.Spec.IdleTimeout, nil)
+	capture, view := (*wire.Capture)(nil), ""
+	if wanted, why := wantCapture(p.Spec.Wire, false, false); wanted {
+		capture, view = captureURL(target, p.Spec.IdleTimeout, nil)
+	} else {
+		view = why
+	}
 	if capture != nil {
 		defer capture.Stop()
 	}

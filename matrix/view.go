@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +21,25 @@ const (
 	viewWire     = "wire" // its segments, captured
 )
 
+// Wire modes (CellSpec.Wire, run --wire).
+const (
+	WireAuto = "auto"
+	WireOn   = "on"
+	WireOff  = "off"
+)
+
+// wantCapture says whether a cell captures: auto where the server keeps no account of
+// its own or a pcap is asked for; why is the view when it does not.
+func wantCapture(mode string, selfView, pcap bool) (bool, string) {
+	switch mode {
+	case WireOff:
+		return false, viewNone("--wire off: no packet capture")
+	case WireOn:
+		return true, ""
+	}
+	return !selfView || pcap, ""
+}
+
 // viewNone is the view of a cell without one, and why: "none (not root: no packet
 // capture)".
 func viewNone(why string) string { return "none (" + why + ")" }
@@ -29,16 +47,12 @@ func viewNone(why string) string { return "none (" + why + ")" }
 // startCapture begins capturing the segments of up's port on loopback, so that a server
 // with no account of its own (nginx, uvicorn, node, a --target) is seen as builtin and
 // gonet see themselves. When it cannot (not root, not Linux, a build without cgo) the
-// cell goes on without, and its view says why. IDLERACE_WIRE=off turns it off, to
-// measure what the capture costs.
+// cell goes on without, and its view says why.
 func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
 	return captureURL(up.URL(), idleTimeout, pcap)
 }
 
 func captureURL(target string, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
-	if wireOff() {
-		return nil, viewNone("IDLERACE_WIRE=off: no packet capture")
-	}
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, viewNone(err.Error())
@@ -76,9 +90,6 @@ func wireView(own, w upstreams.Stats) upstreams.Stats {
 	}
 	return st
 }
-
-// wireOff reports whether IDLERACE_WIRE=off asks for no capture.
-func wireOff() bool { return os.Getenv("IDLERACE_WIRE") == "off" }
 
 // closeFeed hands a server's closes, its own or the wire's, to a cell's matcher as they
 // come, named by the client's port when a delay proxy sits between.

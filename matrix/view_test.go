@@ -76,7 +76,7 @@ func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
 		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
 	}
 	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin", Skew: "offset:-150ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1})
+		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1, Wire: WireOn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestWireSeesAServerThatClosesByRST(t *testing.T) {
 		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
 	}
 	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin:close=rst", Skew: "offset:-50ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=3", IdleTimeout: 200 * time.Millisecond, Method: "GET", Seed: 1})
+		Load: "sweep:lanes=8,periods=3", IdleTimeout: 200 * time.Millisecond, Method: "GET", Seed: 1, Wire: WireOn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,5 +122,32 @@ func TestWireSeesAServerThatClosesByRST(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("findings %+v: want the RST closes said", results.Findings([]results.Cell{out.Cell}))
+	}
+}
+
+// By default a server that keeps its own account is not captured (the capture costs
+// CPU at high rates), and --wire off leaves a real server without a view, saying so.
+func TestWireModes(t *testing.T) {
+	cell := func(upstream, mode string) *results.Cell {
+		t.Helper()
+		p, err := Prepare(CellSpec{Strategy: "blind", Upstream: upstream, Skew: "none", Latency: "0",
+			Load: "constant:rate=50/s,duration=200ms", IdleTimeout: time.Second, Seed: 1, Wire: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := RunCell(context.Background(), p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &out.Cell
+	}
+	if c := cell("builtin", ""); c.Server.View != viewSelf || c.Server.Wire != nil {
+		t.Errorf("builtin, --wire auto: view %q, wire %+v: want self and no capture", c.Server.View, c.Server.Wire)
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+		t.Skip("skipped: nginx is not installed (apt-get install nginx)")
+	}
+	if c := cell("nginx", WireOff); c.Server.View != "none (--wire off: no packet capture)" || c.Server.Wire != nil || c.Server.UnmatchedFailures != -1 {
+		t.Errorf("nginx, --wire off: view %q, wire %+v, unmatched %d", c.Server.View, c.Server.Wire, c.Server.UnmatchedFailures)
 	}
 }
