@@ -41,7 +41,7 @@ declare -A want=(
 	[node]=nodejs
 	# The wire view (upstreams/wire) captures through gopacket's afpacket, which is cgo:
 	# without a C compiler Go builds without cgo and cells say "built without cgo".
-	[gcc]=gcc
+	[gcc]="gcc libc6-dev"
 )
 if [ "$set_name" = test ]; then
 	want[chromium]=chromium
