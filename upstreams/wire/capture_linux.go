@@ -127,7 +127,7 @@ func (c *capturer) run() {
 		if err := parser.DecodeLayers(data, &decoded); err != nil && len(decoded) == 0 {
 			continue
 		}
-		s, ok := c.segment(ci.Timestamp, decoded, &ip4, &ip6, &tcp)
+		s, ok := c.segment(monotonic(ci.Timestamp), decoded, &ip4, &ip6, &tcp)
 		if !ok {
 			continue
 		}
@@ -136,6 +136,16 @@ func (c *capturer) run() {
 			c.pcapErr = c.pcap.WritePacket(ci, data)
 		}
 	}
+}
+
+// monotonic gives a kernel timestamp (CLOCK_REALTIME) Go's monotonic reading, so that
+// it orders and subtracts exactly with the client's time.Now() readings: the packet's
+// age on the wall clock, taken off now's monotonic reading. A wall clock stepped or
+// slewed (NTP) moves the realtime stamps but not the packet's age, so segments and the
+// client's events stay in one time.
+func monotonic(kernel time.Time) time.Time {
+	now := time.Now()
+	return now.Add(kernel.Sub(now.Round(0)))
 }
 
 // segment is the decoded packet as the tracker sees it; ok is false for anything but
