@@ -17,8 +17,8 @@ import (
 
 // Where a cell's server numbers come from (results.Server.View).
 const (
-	viewSelf     = "self" // the server's own account (an upstreams.CloseStreamer)
-	viewWire     = "wire" // its segments, captured
+	viewSelf = "self" // the server's own account (an upstreams.CloseStreamer)
+	viewWire = "wire" // its segments, captured
 )
 
 // Wire modes (CellSpec.Wire, run --wire).
