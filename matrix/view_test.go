@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,9 +17,6 @@ import (
 // reused connection meets a closed one: each of those stale failures must be matched to
 // nginx's close of the same connection, seen on the wire.
 func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
-	}
 	if _, err := exec.LookPath("nginx"); err != nil {
 		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
 			if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
@@ -27,16 +25,8 @@ func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
 			t.Skip("skipped: nginx is not installed (apt-get install nginx)")
 		}
 	}
-	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "nginx", Skew: "offset:-150ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=4", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := RunCell(context.Background(), p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, srv := out.Cell, out.Cell.Server
+	c := wireCell(t, "nginx", "offset:-150ms", 400*time.Millisecond, 4, "")
+	srv := c.Server
 	if srv.View != viewWire || srv.Wire == nil {
 		t.Fatalf("server.view %q, wire %+v: want the wire's view of nginx", srv.View, srv.Wire)
 	}
@@ -72,19 +62,8 @@ func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
 // Beside a server that keeps its own account, the wire adds what only it shows, and
 // agrees: every idle close builtin made is a FIN or a RST on the wire.
 func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
-	}
-	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin", Skew: "offset:-150ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1, Wire: WireOn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := RunCell(context.Background(), p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, srv := out.Cell, out.Cell.Server
+	c := wireCell(t, "builtin", "offset:-150ms", 400*time.Millisecond, 3, WireOn)
+	srv := c.Server
 	if srv.View != viewSelf || srv.Wire == nil {
 		t.Fatalf("server.view %q, wire %+v: want builtin's own view and the wire's numbers beside it", srv.View, srv.Wire)
 	}
@@ -100,28 +79,17 @@ func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
 
 // A server that resets idle connections is seen doing so, and said: builtin close=rst.
 func TestWireSeesAServerThatClosesByRST(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
-	}
-	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin:close=rst", Skew: "offset:-50ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=3", IdleTimeout: 200 * time.Millisecond, Method: "GET", Seed: 1, Wire: WireOn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := RunCell(context.Background(), p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := out.Cell.Server
+	c := wireCell(t, "builtin:close=rst", "offset:-50ms", 200*time.Millisecond, 3, WireOn)
+	srv := c.Server
 	if srv.Wire == nil || srv.IdleCloses == 0 || srv.Wire.ServerRSTs < srv.IdleCloses {
 		t.Fatalf("close=rst: %d idle closes, wire %+v: want every idle close a RST", srv.IdleCloses, srv.Wire)
 	}
 	found := false
-	for _, f := range results.Findings([]results.Cell{out.Cell}) {
+	for _, f := range results.Findings([]results.Cell{c}) {
 		found = found || strings.Contains(f.What, "closes by RST instead of FIN")
 	}
 	if !found {
-		t.Errorf("findings %+v: want the RST closes said", results.Findings([]results.Cell{out.Cell}))
+		t.Errorf("findings %+v: want the RST closes said", results.Findings([]results.Cell{c}))
 	}
 }
 
@@ -150,4 +118,23 @@ func TestWireModes(t *testing.T) {
 	if c := cell("nginx", WireOff); c.Server.View != "none (--wire off: no packet capture)" || c.Server.Wire != nil || c.Server.UnmatchedFailures != -1 {
 		t.Errorf("nginx, --wire off: view %q, wire %+v, unmatched %d", c.Server.View, c.Server.Wire, c.Server.UnmatchedFailures)
 	}
+}
+
+// wireCell runs one blind sweep cell that captures its server (as root; it skips
+// otherwise).
+func wireCell(t *testing.T, upstream, skew string, idle time.Duration, periods int, mode string) results.Cell {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
+	}
+	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: upstream, Skew: skew, Latency: "0",
+		Load: fmt.Sprintf("sweep:lanes=8,periods=%d", periods), IdleTimeout: idle, Method: "GET", Seed: 1, Wire: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunCell(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Cell
 }
