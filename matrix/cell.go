@@ -3,12 +3,12 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -21,6 +21,7 @@ import (
 	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams"
 	_ "github.com/idlerace/idlerace/upstreams/builtin" // registers the builtin upstream
+	"github.com/idlerace/idlerace/upstreams/wire"
 )
 
 // CellSpec is one combination to measure.
@@ -39,6 +40,10 @@ type CellSpec struct {
 	// (pool.Config.RequestTimeout; 0 means its default, 30s like vegeta's -timeout).
 	// Not part of the cell's identity: it bounds a broken server, not the race.
 	RequestTimeout time.Duration
+	// Wire says whether the cell captures its server's segments (run --wire): "auto"
+	// (or "") where the server keeps no account of its own, and with a pcap asked for;
+	// "on" for every cell (beside builtin and gonet too); "off" never.
+	Wire string
 }
 
 // Prepared is a CellSpec whose parts parsed.
@@ -78,6 +83,11 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	}
 	if s.RequestTimeout < 0 {
 		return nil, bad(fmt.Errorf("request timeout %s: must be > 0 (a duration such as 1s or 30s)", s.RequestTimeout))
+	}
+	switch s.Wire {
+	case "", WireAuto, WireOn, WireOff:
+	default:
+		return nil, bad(fmt.Errorf("--wire %q: want auto, on or off", s.Wire))
 	}
 	if p.Strategy, err = pool.Parse(s.Strategy); err != nil {
 		return nil, bad(err)
@@ -130,10 +140,12 @@ type Outcome struct {
 // RunCell measures one prepared cell against a fresh upstream of its kind. enc, when
 // not nil, receives every request as a vegeta result.
 func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, error) {
-	return runCell(ctx, p, enc, nil)
+	return runCell(ctx, p, enc, nil, nil)
 }
 
-func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Observer) (*Outcome, error) {
+// runCell measures one cell; pcap, when set, receives the capture of the server's
+// segments (--pcap).
+func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Observer, pcap io.Writer) (*Outcome, error) {
 	s := p.Spec
 	u := p.Upstream
 	var ns *chaos.Netns
@@ -211,32 +223,29 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if er, ok := up.(upstreams.ExecutionRememberer); ok {
 		er.RememberExecutions(lifetime)
 	}
-	var matcher *closeMatcher
-	var unmapped struct {
-		sync.Mutex
-		closes []upstreams.CloseRecord
-	}
+	// The server is seen on the wire (never inside a netem namespace, whose loopback
+	// is not ours): for one with no account of its own (nginx, uvicorn, node) the wire
+	// is the account; beside one that keeps its own (builtin, gonet; --wire on or
+	// --pcap) it adds what only the wire shows (FIN or RST, requests after the FIN).
 	streamer, streaming := up.(upstreams.CloseStreamer)
+	view := viewSelf
+	var capture *wire.Capture
+	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil); !wanted && !streaming {
+		view = why
+	} else if wanted && ns == nil {
+		capture, why = startCapture(up, configured, pcap)
+		switch {
+		case !streaming && capture != nil:
+			streamer, streaming, view = capture.Recorder(), true, viewWire
+		case !streaming:
+			view = why
+		}
+	}
+	var feed *closeFeed
+	var matcher *closeMatcher
 	if streaming {
-		// A failure is recorded when its request's last attempt ends: up to a request
-		// timeout per retry after the pool closed the connection it failed on.
-		matcher = newCloseMatcher(lifetime)
-		streamer.StreamCloses(func(c upstreams.CloseRecord) {
-			if proxy != nil {
-				// The server sees the proxy's ports; name each close by the client's. A
-				// close made before the proxy had noted its connection is named after
-				// the cell.
-				cp, ok := proxy.ClientPort(c.RemotePort, c.Accepted)
-				if !ok {
-					unmapped.Lock()
-					unmapped.closes = append(unmapped.closes, c)
-					unmapped.Unlock()
-					return
-				}
-				c.RemotePort = cp
-			}
-			matcher.serverClose(c)
-		})
+		feed = feedMatcher(streamer, lifetime, proxy)
+		matcher = feed.matcher
 	}
 	// Where the close lands as the client sees it, for sweep:focus and window_probes:
 	// the median of the measured closes of a real server, T + the skew's median for an
@@ -247,6 +256,15 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	located := s.IdleTimeout + skewQuantile(closeSkew, 0.5)
 	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns), matcher, located)
+	var wireStats *results.Wire
+	if capture != nil {
+		// Stopped before the server is: its shutdown's closes are no part of the cell.
+		ws, cerr := capture.Stop()
+		if cerr != nil && err == nil {
+			err = fmt.Errorf("upstream %s: %w", u, cerr)
+		}
+		wireStats = &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread}
+	}
 	oneWay := p.Latency.Delay + p.Latency.Jitter/2
 	if proxy != nil {
 		// The proxy's own scheduling adds to d; the model is told the delay the path
@@ -262,6 +280,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		return nil, fmt.Errorf("upstream %s: stop: %w", u, err)
 	}
 	st := up.Stats()
+	if view == viewWire {
+		st = wireView(st, capture.Recorder().Stats())
+	}
 	out.Cell.Server = results.Server{
 		Accepted:            st.Accepted,
 		IdleCloses:          st.IdleCloses,
@@ -271,6 +292,8 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		CloseLateUS:         results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
 		Version:             up.Version(),
 		ConfiguredTimeoutMS: float64(configured) / float64(time.Millisecond),
+		View:                view,
+		Wire:                wireStats,
 	}
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
@@ -284,18 +307,10 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	var m matchResult
 	switch {
 	case streaming:
-		unmapped.Lock()
-		for _, c := range unmapped.closes {
-			if cp, ok := proxy.ClientPort(c.RemotePort, c.Accepted); ok {
-				c.RemotePort = cp
-			}
-			matcher.serverClose(c)
-		}
-		unmapped.Unlock()
-		m = matcher.finish(finPath, s.IdleTimeout)
+		m = feed.finish(finPath, s.IdleTimeout)
 		out.Cell.Server.UnmatchedFailures = m.unmatched
 	case u.Real():
-		out.Cell.Server.UnmatchedFailures = -1 // the server cannot see its own closes
+		out.Cell.Server.UnmatchedFailures = -1 // no view of the server's closes (view says why)
 	default:
 		out.Cell.Server.UnmatchedFailures = Unmatched(rec.StaleConns, up.Closes())
 	}
@@ -303,6 +318,15 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if m.notifyN > 0 {
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
 		out.Cell.NotifySamples = m.notifyN
+	}
+	if measured != nil && feed != nil {
+		// The model of a real server: the idle closes it made under this cell's load,
+		// rather than the few measured on idle connections before it, once there are
+		// enough of them.
+		if idle := feed.idlePeriods(); len(idle) >= closeSamples {
+			measured = cellClosesSkew(idle, rec.Gaps.Weighted(), s.IdleTimeout)
+			out.Cell.Server.ModelCloses = len(idle)
+		}
 	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
@@ -317,6 +341,17 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 // RunTarget measures one prepared cell against a server idlerace did not start: there is
 // no server view, and the model assumes the cell's skew (none unless told otherwise).
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
+	// A server on loopback is seen on the wire, as the real kinds are.
+	capture, view := (*wire.Capture)(nil), ""
+	if wanted, why := wantCapture(p.Spec.Wire, false, false); wanted {
+		capture, view = captureURL(target, p.Spec.IdleTimeout, nil)
+	} else {
+		view = why
+	}
+	if capture != nil {
+		defer capture.Stop()
+	}
+	var proxy *chaos.DelayProxy
 	if !p.Latency.IsZero() {
 		if p.Latency.Netem {
 			return nil, fmt.Errorf("latency %s: the netem path needs the server inside idlerace's namespace; against a target use the delay proxy (latency 2ms)", p.Latency)
@@ -325,7 +360,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		if err != nil {
 			return nil, err
 		}
-		proxy, err := chaos.StartDelayProxy(ctx, u.Host, p.Latency.Delay, p.Latency.Jitter, p.Spec.Seed)
+		proxy, err = chaos.StartDelayProxy(ctx, u.Host, p.Latency.Delay, p.Latency.Jitter, p.Spec.Seed)
 		if err != nil {
 			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
 		}
@@ -333,12 +368,39 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		u.Host = proxy.Addr()
 		target = u.String()
 	}
+	var feed *closeFeed
+	var matcher *closeMatcher
+	if capture != nil {
+		rt := p.Spec.RequestTimeout
+		if rt <= 0 {
+			rt = pool.DefaultRequestTimeout
+		}
+		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, proxy)
+		matcher = feed.matcher
+	}
 	located := p.Spec.IdleTimeout + skewQuantile(p.Skew, 0.5) // the close as the user told it
-	out, rec, err := measure(ctx, p, target, enc, nil, nil, nil, located)
+	out, rec, err := measure(ctx, p, target, enc, nil, nil, matcher, located)
 	if err != nil {
 		return nil, err
 	}
-	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: p.Latency.Delay + p.Latency.Jitter/2})
+	out.Cell.Server = results.Server{View: view, UnmatchedFailures: -1}
+	oneWay := p.Latency.Delay + p.Latency.Jitter/2
+	if capture != nil {
+		ws, err := capture.Stop()
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", target, err)
+		}
+		st := capture.Recorder().Stats()
+		m := feed.finish(oneWay-p.Latency.Jitter/2, p.Spec.IdleTimeout)
+		out.Cell.Server = results.Server{
+			Accepted: st.Accepted, IdleCloses: st.IdleCloses, ClosesWithUnread: st.ClosesWithUnread,
+			Executed: st.Executed, UnmatchedFailures: m.unmatched,
+			CloseLateUS: results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
+			View:        view,
+			Wire:        &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread},
+		}
+	}
+	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
 }
@@ -521,7 +583,7 @@ func durationsUS(ds []time.Duration) *results.LatencyUS {
 // the server shut down after the cell.
 func serverInitiated(reason string) bool {
 	switch reason {
-	case upstreams.ReasonIdle, upstreams.ReasonRestart, upstreams.ReasonCloseAfter, upstreams.ReasonMaxRequests:
+	case upstreams.ReasonIdle, upstreams.ReasonRestart, upstreams.ReasonCloseAfter, upstreams.ReasonMaxRequests, upstreams.ReasonServer:
 		return true
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -49,6 +50,9 @@ type RunOptions struct {
 	Observer func(p *Prepared) attack.Observer
 	Build    Build
 	Args     []string
+	// PCAP writes each cell's capture of the server's segments as cells/<id>.pcap
+	// (headers only, nanosecond timestamps; --pcap), for Wireshark.
+	PCAP bool
 }
 
 // ErrInterrupted is returned when the run's context ended before every cell finished;
@@ -140,12 +144,36 @@ func Run(ctx context.Context, specs []CellSpec, opts RunOptions) (*results.Summa
 					}
 					cellEnc = sp.Encode
 				}
-				out, err := runCell(runCtx, p, cellEnc, obs)
+				var pcap *results.AtomicFile
+				var pcapW io.Writer
+				if opts.PCAP && opts.OutDir != "" {
+					var err error
+					if pcap, err = results.CreateAtomic(filepath.Join(opts.OutDir, "cells", p.ID()+".pcap")); err != nil {
+						errOnce.Do(func() { firstErr = err })
+						cancel()
+						continue
+					}
+					pcapW = pcap
+				}
+				out, err := runCell(runCtx, p, cellEnc, obs, pcapW)
 				if runCtx.Err() != nil {
 					if sp != nil {
 						sp.close()
 					}
+					if pcap != nil {
+						pcap.Abort()
+					}
 					continue // abandoned: a cell cut short is not a measurement
+				}
+				if pcap != nil {
+					if err == nil && out.Cell.Server.Wire != nil {
+						// In place before the summary that names it is written.
+						if err = pcap.Commit(0o644); err == nil {
+							out.Cell.PCAP = filepath.Join("cells", p.ID()+".pcap")
+						}
+					} else {
+						pcap.Abort() // no capture ran (a netem cell, or not root)
+					}
 				}
 				if err == nil && sp != nil {
 					err = sp.flush(enc)

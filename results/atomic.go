@@ -74,3 +74,63 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// AtomicFile is a file written in pieces that appears at its path whole or not at all:
+// its data go to a temp file beside it (".<base>.tmp-*", which RemoveTemps clears after
+// a crash) until Commit renames it into place.
+type AtomicFile struct {
+	f    *os.File
+	path string
+	done bool
+}
+
+// CreateAtomic begins writing path.
+func CreateAtomic(path string) (*AtomicFile, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return &AtomicFile{f: f, path: path}, nil
+}
+
+func (a *AtomicFile) Write(p []byte) (int, error) { return a.f.Write(p) }
+
+// Commit syncs the data and renames the file into place.
+func (a *AtomicFile) Commit(perm os.FileMode) error {
+	if a.done {
+		return fmt.Errorf("write %s: already committed or aborted", a.path)
+	}
+	a.done = true
+	err := a.f.Sync()
+	if cerr := a.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(a.f.Name(), perm)
+	}
+	if err == nil {
+		err = os.Rename(a.f.Name(), a.path)
+	}
+	if err != nil {
+		os.Remove(a.f.Name())
+		return fmt.Errorf("write %s: %w", a.path, err)
+	}
+	if err := syncDir(filepath.Dir(a.path)); err != nil {
+		return fmt.Errorf("write %s: fsync directory: %w", a.path, err)
+	}
+	return nil
+}
+
+// Abort removes what was written; path is left as it was. After Commit it does nothing.
+func (a *AtomicFile) Abort() {
+	if a.done {
+		return
+	}
+	a.done = true
+	a.f.Close()
+	os.Remove(a.f.Name())
+}

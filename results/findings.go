@@ -48,6 +48,9 @@ func Findings(cells []Cell) []Finding {
 		if !seen[g] && s.ConfiguredTimeoutMS > 0 {
 			seen[g] = true
 			out = append(out, closeFindings(cells, c.Upstream, s.ConfiguredTimeoutMS)...)
+			if f, ok := resetFinding(cells, c.Upstream, s.ConfiguredTimeoutMS); ok {
+				out = append(out, f)
+			}
 		}
 		if f, ok := modelFinding(c); ok {
 			out = append(out, f)
@@ -113,6 +116,34 @@ func closeFindings(cells []Cell, upstream string, timeoutMS float64) []Finding {
 		})
 	}
 	return out
+}
+
+// resetFinding is a server that closes by RST where a FIN was due, as the wire saw it
+// (server.wire). Linux resets instead of sending a FIN when a socket is closed with
+// bytes unread, so the closes that found a request waiting (the race itself) are taken
+// off; what remains is the server's own choice (SO_LINGER 0, an abortive close, a
+// middlebox), which a client meets as "connection reset by peer", never as EOF.
+func resetFinding(cells []Cell, upstream string, timeoutMS float64) (Finding, bool) {
+	var rsts, fins, unread int64
+	for i := range cells {
+		c := &cells[i]
+		if c.Upstream != upstream || c.Server.ConfiguredTimeoutMS != timeoutMS || c.Server.Wire == nil {
+			continue
+		}
+		rsts += c.Server.Wire.ServerRSTs
+		fins += c.Server.Wire.ServerFINs
+		unread += c.Server.ClosesWithUnread
+	}
+	excess := rsts - unread
+	if excess <= 0 || float64(excess) < 0.01*float64(rsts+fins) {
+		return Finding{}, false
+	}
+	return Finding{
+		Upstream: upstream,
+		What:     fmt.Sprintf("closes by RST instead of FIN (%d of %d closes)", excess, rsts+fins),
+		Measured: fmt.Sprintf("%d RSTs and %d FINs on the wire; %d closes found a request unread, which Linux resets", rsts, fins, unread),
+		Expected: "FIN: a client reads EOF and a watcher or read probe sees the close; a RST reads as connection reset by peer",
+	}, true
 }
 
 // modelFinding is a cell the model does not explain (see ModelAgreementPP).

@@ -35,6 +35,16 @@ func TestFindings(t *testing.T) {
 			Strategy: "blind", Upstream: "builtin", Skew: "uniform:±10ms", IdleTimeoutMS: 100,
 			Server: Server{ConfiguredTimeoutMS: 100, IdleCloses: 40, CloseLateUS: LatencyUS{P50: 1500, Max: 4000}},
 		}}, nil},
+		{"builtin close=rst resets every idle close", []Cell{{
+			Strategy: "blind", Upstream: "builtin:close=rst", Skew: "offset:5ms", IdleTimeoutMS: 100,
+			Server: Server{ConfiguredTimeoutMS: 100, IdleCloses: 40, ClosesWithUnread: 3,
+				Wire: &Wire{ServerRSTs: 40, ServerFINs: 2}},
+		}}, []string{"closes by RST instead of FIN (37 of 42 closes)"}},
+		{"resets of closes that found a request unread are the race, no finding", []Cell{{
+			Strategy: "blind", Upstream: "nginx", Skew: "none", IdleTimeoutMS: 100,
+			Server: Server{ConfiguredTimeoutMS: 100, IdleCloses: 40, ClosesWithUnread: 5,
+				Wire: &Wire{ServerRSTs: 5, ServerFINs: 35}},
+		}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := Findings(tc.cells)

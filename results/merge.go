@@ -113,7 +113,29 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	a.Failures.Other += c.Failures.Other
 	s, t := &a.Server, c.Server
 	s.Accepted, s.IdleCloses, s.ClosesWithUnread = s.Accepted+t.Accepted, s.IdleCloses+t.IdleCloses, s.ClosesWithUnread+t.ClosesWithUnread
-	s.UnmatchedFailures, s.Executed, s.Duplicates = s.UnmatchedFailures+t.UnmatchedFailures, s.Executed+t.Executed, s.Duplicates+t.Duplicates
+	s.Executed, s.Duplicates = s.Executed+t.Executed, s.Duplicates+t.Duplicates
+	if s.UnmatchedFailures < 0 || t.UnmatchedFailures < 0 {
+		s.UnmatchedFailures = -1 // a part had no view of the server's closes
+	} else {
+		s.UnmatchedFailures += t.UnmatchedFailures
+	}
+	if s.View != t.View {
+		s.View = "mixed: " + s.View + ", " + t.View
+	}
+	if t.Wire != nil {
+		if s.Wire == nil {
+			s.Wire = &Wire{}
+		} else {
+			w := *s.Wire
+			s.Wire = &w // the part's own stays as it was
+		}
+		s.Wire.Segments += t.Wire.Segments
+		s.Wire.Drops += t.Wire.Drops
+		s.Wire.ServerFINs += t.Wire.ServerFINs
+		s.Wire.ServerRSTs += t.Wire.ServerRSTs
+		s.Wire.LateRequests += t.Wire.LateRequests
+		s.Wire.ClosesWithUnread += t.Wire.ClosesWithUnread
+	}
 	s.CloseLateUS.Max = max(s.CloseLateUS.Max, t.CloseLateUS.Max)
 	s.CloseLateUS.P50 = max(s.CloseLateUS.P50, t.CloseLateUS.P50) // the worse of the two: close lateness has no histogram to merge
 	s.CloseLateUS.P99 = max(s.CloseLateUS.P99, t.CloseLateUS.P99)

@@ -81,9 +81,37 @@ type Server struct {
 	CloseJitterUS *LatencyUS `json:"close_jitter_us,omitempty"`
 	// CloseSamples counts those measurements.
 	CloseSamples int `json:"close_samples,omitempty"`
+	// ModelCloses counts the idle closes the server made during the cell that the
+	// model used for a real server (each weighted by how rarely a gap outlasted it);
+	// 0 means it used the close_samples measured before the cell.
+	ModelCloses int `json:"model_closes,omitempty"`
 	// KeepAlive is the Keep-Alive header a real server sent on those measurements'
 	// responses ("timeout=5"), empty when it sent none.
 	KeepAlive string `json:"keep_alive,omitempty"`
+	// View is where the idle closes, closes with unread and unmatched failures come
+	// from: "self" (the server's own account: builtin, gonet), "wire" (its segments,
+	// captured on the cell's interface: every other kind), or "none (why)", e.g. "none
+	// (not root: no packet capture)" (then unmatched_failures is -1 for a server with no
+	// account of its own). Empty in summaries from before it existed.
+	View string `json:"view,omitempty"`
+	// Wire is what the capture saw that no server says (view wire).
+	Wire *Wire `json:"wire,omitempty"`
+}
+
+// Wire is a cell's capture of the server's segments.
+type Wire struct {
+	Segments int64 `json:"segments"`
+	// Drops are segments the kernel could not hand to the capture; above 0, the view
+	// may have missed closes.
+	Drops      int64 `json:"drops"`
+	ServerFINs int64 `json:"server_fins"` // server closes by FIN
+	ServerRSTs int64 `json:"server_rsts"` // server closes by RST
+	// LateRequests are connections on which client bytes reached the server after its
+	// FIN: requests sent into an already closed connection, the race on the wire.
+	LateRequests int64 `json:"late_requests"`
+	// ClosesWithUnread are the server's closes, as the wire saw them, that found
+	// request bytes waiting (with view wire, the same as server.closes_with_unread).
+	ClosesWithUnread int64 `json:"closes_with_unread"`
 }
 
 // Cell is one measured combination.
@@ -152,6 +180,9 @@ type Cell struct {
 	DurationMS float64 `json:"duration_ms"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
 	Hlog string `json:"hlog,omitempty"`
+	// PCAP names the cell's capture of the server's segments (run --pcap), relative to
+	// the run directory.
+	PCAP string `json:"pcap,omitempty"`
 }
 
 // CurvePoint is one bin of the race curve. Bins are laid on a grid of g - T in absolute

@@ -60,11 +60,11 @@ func RenderTable(w io.Writer, cells []Cell) error {
 			row = append(row, tableText(c.Latency))
 		}
 		unread, unmatched := fmt.Sprint(c.Server.ClosesWithUnread), fmt.Sprint(c.Server.UnmatchedFailures)
-		if c.Upstream == "external" {
-			unread, unmatched = "-", "-" // a server idlerace did not start shows no view of its own
+		if c.Upstream == "external" && c.Server.View != "wire" {
+			unread, unmatched = "-", "-" // a server idlerace did not start, and not seen on the wire
 		}
 		if c.Server.UnmatchedFailures < 0 {
-			unmatched = "-" // the server cannot see its own closes
+			unmatched = "-" // no view of the server's closes (server.view says why)
 		}
 		row = append(row,
 			tableText(c.Load),

@@ -4,7 +4,8 @@
 #   scripts/deps.sh run    Go modules only: all that `make build` and `make run` (the
 #                          embedded default, builtin upstream) need. Installs nothing else.
 #   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
-#                          netem path: nginx, python3-uvicorn, nodejs, iproute2 (for
+#                          netem path: nginx, python3-uvicorn, nodejs, iproute2, and gcc
+#                          for the packet capture's cgo (for
 #                          `idlerace run -f examples/real-upstreams.yaml`, --latency netem:D)
 #   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
 #                          tests) and prometheus (the Grafana dashboard's queries). The
@@ -38,6 +39,9 @@ declare -A want=(
 	[ip]=iproute2
 	[tc]=iproute2
 	[node]=nodejs
+	# The wire view (upstreams/wire) captures through gopacket's afpacket, which is cgo:
+	# without a C compiler Go builds without cgo and cells say "built without cgo".
+	[gcc]="gcc libc6-dev"
 )
 if [ "$set_name" = test ]; then
 	want[chromium]=chromium

@@ -160,6 +160,9 @@ const (
 	ReasonError       = "error"        // a malformed request, a timeout reading one, a failed write
 	ReasonCloseAfter  = "close-after"  // fault close-after: FIN after the Nth response, unannounced
 	ReasonRestart     = "restart"      // fault restart: every connection closed at once
+	// ReasonServer is a close the server made, seen on the wire, that was not idle for
+	// half the timeout: max requests, Connection: close or a fault look alike there.
+	ReasonServer = "server"
 )
 
 // CloseRecord is one connection as the server closed it.
@@ -179,6 +182,9 @@ type CloseRecord struct {
 	Unread   bool      // request bytes were waiting when the server closed
 	Requests int       // requests read on the connection
 	Skew     time.Duration
+	// Reset is a close the wire saw as a RST from the server, not a FIN (Linux resets
+	// when a socket is closed with bytes unread). Only the wire view sets it.
+	Reset bool
 }
 
 var (

@@ -18,9 +18,9 @@ import (
 
 func newAttackCmd() *cobra.Command {
 	var (
-		target, strategy, load, skew, latency, method, format, resultsPath, resultsFormat string
-		idleTimeout, timeout                                                              time.Duration
-		allowRemote                                                                       bool
+		target, strategy, load, skew, latency, method, format, resultsPath, resultsFormat, wireMode string
+		idleTimeout, timeout                                                                        time.Duration
+		allowRemote                                                                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "attack --target URL --strategy SPEC --load SPEC --idle-timeout T",
@@ -38,14 +38,15 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 			if err := checkTimeout(timeout); err != nil {
 				return err
 			}
-			if err := checkTarget(target, allowRemote); err != nil {
-				return err
-			}
 			p, err := matrix.Prepare(matrix.CellSpec{
 				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Load: load,
 				IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: 1, RequestTimeout: timeout,
+				Wire: wireMode,
 			})
 			if err != nil {
+				return err
+			}
+			if err := checkTarget(target, allowRemote); err != nil {
 				return err
 			}
 			rf, err := openResults(resultsPath, resultsFormat)
@@ -73,6 +74,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "T: the server's idle timeout as the client believes it (required)")
 	f.StringVar(&skew, "skew", "none", "the skew the model assumes for this server")
 	addTimeoutFlag(cmd, &timeout)
+	addWireFlag(cmd, &wireMode)
 	f.StringVar(&latency, "latency", "0", "add one-way latency with the delay proxy: 0, 2ms, 2ms+500us")
 	f.StringVar(&method, "method", "POST", "request method")
 	f.StringVar(&format, "format", "table", "output: table or json")
@@ -115,6 +117,11 @@ func checkTarget(target string, allowRemote bool) error {
 }
 
 // addTimeoutFlag declares --timeout, the per-request bound of run and attack.
+// addWireFlag is --wire: which cells capture their server's segments.
+func addWireFlag(cmd *cobra.Command, mode *string) {
+	cmd.Flags().StringVar(mode, "wire", matrix.WireAuto, "capture the server's TCP segments on loopback (root): auto (where the server keeps no account of its own, or with --pcap), on (every cell), off")
+}
+
 func addTimeoutFlag(cmd *cobra.Command, timeout *time.Duration) {
 	cmd.Flags().DurationVar(timeout, "timeout", pool.DefaultRequestTimeout, "bound on each request, write to last response byte, like vegeta's -timeout; past it the request fails as timeout")
 }

@@ -18,12 +18,12 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr string
-		strategies, skews, latencies                                                     []string
-		idleTimeout, timeout                                                             time.Duration
-		seed                                                                             uint64
-		parallel                                                                         int
-		quiet, noReport                                                                  bool
+		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr, wireMode string
+		strategies, skews, latencies                                                               []string
+		idleTimeout, timeout                                                                       time.Duration
+		seed                                                                                       uint64
+		parallel                                                                                   int
+		quiet, noReport, pcap                                                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [-f matrix.yaml]",
@@ -100,6 +100,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 			}
 			for i := range specs {
 				specs[i].RequestTimeout = timeout
+				specs[i].Wire = wireMode
 			}
 			for _, s := range specs {
 				if _, err := matrix.Prepare(s); err != nil {
@@ -109,7 +110,13 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 			if out == "" {
 				out = filepath.Join("idlerace-runs", time.Now().UTC().Format("20060102T150405Z"))
 			}
+			if pcap && wireMode == matrix.WireOff {
+				return usageError{errors.New("--pcap writes the capture that --wire off turns off: drop one")}
+			}
 			if out == "-" {
+				if pcap {
+					return usageError{errors.New("--pcap writes cells/<id>.pcap into the run directory: it needs one (drop --out -)")}
+				}
 				out = ""
 			}
 			rf, err := openResults(resultsPath, resultsFormat)
@@ -129,6 +136,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				OnCell:      prog.cellDone,
 				Build:       matrix.Build{Version: Version, Commit: Commit},
 				Args:        os.Args[1:],
+				PCAP:        pcap,
 			}
 			var live *metrics.Metrics
 			if metricsAddr != "" {
@@ -190,8 +198,10 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&method, "method", "POST", "request method (POST keeps net/http from replaying on its own)")
 	f.Uint64Var(&seed, "seed", 1, "seed for the skew draws and the lull shape")
 	addTimeoutFlag(cmd, &timeout)
+	addWireFlag(cmd, &wireMode)
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics while the run goes on (loopback, e.g. 127.0.0.1:9464)")
+	f.BoolVar(&pcap, "pcap", false, "also write each cell's capture of the server's TCP segments (headers only) as cells/<id>.pcap, for Wireshark")
 	f.BoolVar(&noReport, "no-report", false, "do not write report.html, report.md and the chart PNGs into the run directory")
 	return cmd
 }

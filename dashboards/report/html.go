@@ -243,9 +243,17 @@ func (v *view) cellTable() ([]column, []row) {
 			l := c.LatencyUS
 			return strings.Join([]string{ms(l.P50), ms(l.P99), ms(l.P999), ms(l.Max)}, " · ")
 		}},
-		{column{"srv unread · unmatched · dups", "server: idle closes that found request bytes unread (the race seen from the server) · client stale failures the server cannot explain · requests executed twice", false}, true,
+		{column{"srv unread · unmatched · dups", "server: idle closes that found request bytes unread (the race seen from the server) · client stale failures the server cannot explain (– without a view of its closes) · requests executed twice; (wire) when the server was seen on the wire", false}, true,
 			func(c *results.Cell) string {
-				return fmt.Sprintf("%d · %d · %d", c.Server.ClosesWithUnread, c.Server.UnmatchedFailures, c.Server.Duplicates)
+				unmatched := fmt.Sprint(c.Server.UnmatchedFailures)
+				if c.Server.UnmatchedFailures < 0 {
+					unmatched = "–"
+				}
+				out := fmt.Sprintf("%d · %s · %d", c.Server.ClosesWithUnread, unmatched, c.Server.Duplicates)
+				if c.Server.View == "wire" {
+					out += " (wire)"
+				}
+				return out
 			}},
 	}
 	for i := range cols {

@@ -1,0 +1,169 @@
+package matrix
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/upstreams"
+	"github.com/idlerace/idlerace/upstreams/wire"
+)
+
+// Where a cell's server numbers come from (results.Server.View).
+const (
+	viewSelf = "self" // the server's own account (an upstreams.CloseStreamer)
+	viewWire = "wire" // its segments, captured
+)
+
+// Wire modes (CellSpec.Wire, run --wire).
+const (
+	WireAuto = "auto"
+	WireOn   = "on"
+	WireOff  = "off"
+)
+
+// wantCapture says whether a cell captures: auto where the server keeps no account of
+// its own or a pcap is asked for; why is the view when it does not.
+func wantCapture(mode string, selfView, pcap bool) (bool, string) {
+	switch mode {
+	case WireOff:
+		return false, viewNone("--wire off: no packet capture")
+	case WireOn:
+		return true, ""
+	}
+	return !selfView || pcap, ""
+}
+
+// viewNone is the view of a cell without one, and why: "none (not root: no packet
+// capture)".
+func viewNone(why string) string { return "none (" + why + ")" }
+
+// startCapture begins capturing the segments of up's port on loopback, so that a server
+// with no account of its own (nginx, uvicorn, node, a --target) is seen as builtin and
+// gonet see themselves. When it cannot (not root, not Linux, a build without cgo) the
+// cell goes on without, and its view says why.
+func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
+	return captureURL(up.URL(), idleTimeout, pcap)
+}
+
+func captureURL(target string, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, viewNone(err.Error())
+	}
+	ip := net.ParseIP(u.Hostname())
+	if ip == nil || !ip.IsLoopback() {
+		return nil, viewNone(u.Host + " is not on loopback: only loopback is captured")
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return nil, viewNone("no port in " + target)
+	}
+	c, err := wire.Start(wire.Options{Interface: "lo", Port: port, IdleTimeout: idleTimeout, PCAP: pcap})
+	if err != nil {
+		if errors.Is(err, wire.ErrUnavailable) {
+			return nil, viewNone(err.Error())
+		}
+		return nil, viewNone("capture failed: " + err.Error())
+	}
+	return c, viewWire
+}
+
+// wireView is a server's stats with what the wire saw in place of what the server
+// could not say: its idle closes, closes with unread requests, their lateness, and the
+// accepts and requests when the server counts none.
+func wireView(own, w upstreams.Stats) upstreams.Stats {
+	st := own
+	st.IdleCloses, st.ClosesWithUnread = w.IdleCloses, w.ClosesWithUnread
+	st.CloseLateP50US, st.CloseLateP99US, st.CloseLateMaxUS = w.CloseLateP50US, w.CloseLateP99US, w.CloseLateMaxUS
+	if st.Accepted == 0 {
+		st.Accepted = w.Accepted
+	}
+	if st.Executed == 0 {
+		st.Executed = w.Executed
+	}
+	return st
+}
+
+// closeFeed hands a server's closes, its own or the wire's, to a cell's matcher as they
+// come, named by the client's port when a delay proxy sits between.
+type closeFeed struct {
+	matcher *closeMatcher
+	proxy   *chaos.DelayProxy
+	mu      sync.Mutex
+	// unmapped are closes made before the proxy had noted their connection.
+	unmapped []upstreams.CloseRecord
+	// idle holds the idle periods (last response to close) of the server's idle
+	// closes, at most maxIdleSamples of them (a uniform sample: reservoir), for the
+	// model of the cell's own closes.
+	idle  []time.Duration
+	nIdle int64
+	rng   *rand.Rand
+}
+
+// maxIdleSamples bounds closeFeed.idle: 8,192 closes, 64 KiB, say the distribution to
+// about a percent however long the cell.
+const maxIdleSamples = 8192
+
+// feedMatcher streams streamer's closes into a new matcher whose grace is lifetime:
+// a failure is recorded when its request's last attempt ends, up to a request timeout
+// per attempt after the pool closed the connection it failed on.
+func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy *chaos.DelayProxy) *closeFeed {
+	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy, rng: rand.New(rand.NewPCG(1, 2))}
+	streamer.StreamCloses(f.close)
+	return f
+}
+
+func (f *closeFeed) close(c upstreams.CloseRecord) {
+	if c.Reason == upstreams.ReasonIdle && !c.IdleStart.IsZero() && c.Closed.After(c.IdleStart) {
+		f.mu.Lock()
+		f.nIdle++
+		if len(f.idle) < maxIdleSamples {
+			f.idle = append(f.idle, c.Closed.Sub(c.IdleStart))
+		} else if i := f.rng.Int64N(f.nIdle); i < maxIdleSamples {
+			f.idle[i] = c.Closed.Sub(c.IdleStart)
+		}
+		f.mu.Unlock()
+	}
+	if f.proxy != nil {
+		// The server sees the proxy's ports; name each close by the client's.
+		cp, ok := f.proxy.ClientPort(c.RemotePort, c.Accepted)
+		if !ok {
+			f.mu.Lock()
+			f.unmapped = append(f.unmapped, c)
+			f.mu.Unlock()
+			return
+		}
+		c.RemotePort = cp
+	}
+	f.matcher.serverClose(c)
+}
+
+// finish maps the closes that came before their connection was noted, now that the
+// proxy knows every one (a close it never carried keeps the server's port, and is
+// named after the cell), and settles the matcher.
+func (f *closeFeed) finish(finPath, maxLag time.Duration) matchResult {
+	f.mu.Lock()
+	for _, c := range f.unmapped {
+		if cp, ok := f.proxy.ClientPort(c.RemotePort, c.Accepted); ok {
+			c.RemotePort = cp
+		}
+		f.matcher.serverClose(c)
+	}
+	f.unmapped = nil
+	f.mu.Unlock()
+	return f.matcher.finish(finPath, maxLag)
+}
+
+// idlePeriods returns the sample of idle-close periods.
+func (f *closeFeed) idlePeriods() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.idle...)
+}

@@ -1,0 +1,140 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idlerace/idlerace/results"
+)
+
+// A real server has no account of its own closes; the wire gives it one. nginx is
+// configured 150 ms below what the client believes, so every request blind sends on a
+// reused connection meets a closed one: each of those stale failures must be matched to
+// nginx's close of the same connection, seen on the wire.
+func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+			if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
+				t.Fatal("nginx is not installed (apt-get install nginx)")
+			}
+			t.Skip("skipped: nginx is not installed (apt-get install nginx)")
+		}
+	}
+	c := wireCell(t, "nginx", "offset:-150ms", 400*time.Millisecond, 4, "")
+	srv := c.Server
+	if srv.View != viewWire || srv.Wire == nil {
+		t.Fatalf("server.view %q, wire %+v: want the wire's view of nginx", srv.View, srv.Wire)
+	}
+	if c.Stale == 0 {
+		t.Fatalf("blind against a server that closes 150 ms before every reuse failed no request (%d requests)", c.Requests)
+	}
+	if srv.UnmatchedFailures != 0 {
+		t.Errorf("%d of %d stale failures matched no close nginx made on the wire (drops %d)", srv.UnmatchedFailures, c.Stale, srv.Wire.Drops)
+	}
+	if srv.IdleCloses < c.Stale || srv.Accepted < c.NewConns {
+		t.Errorf("the wire saw %d idle closes and %d connections for %d stale failures and %d new connections",
+			srv.IdleCloses, srv.Accepted, c.Stale, c.NewConns)
+	}
+	if srv.Wire.ServerFINs+srv.Wire.ServerRSTs < srv.IdleCloses {
+		t.Errorf("wire %+v: fewer FINs and RSTs than idle closes (%d)", srv.Wire, srv.IdleCloses)
+	}
+	// Blind writes every request of a reused connection: it reached nginx either before
+	// the close (unread) or after its FIN (late, answered by a RST).
+	if srv.Wire.LateRequests+srv.Wire.ClosesWithUnread < c.Stale || srv.Wire.ClosesWithUnread != srv.ClosesWithUnread {
+		t.Errorf("wire %+v, %d closes with unread: fewer than the %d stale failures", *srv.Wire, srv.ClosesWithUnread, c.Stale)
+	}
+	// The model of a real server is its closes under this cell's load, once there are
+	// enough of them (16).
+	if srv.IdleCloses >= 16 && int64(srv.ModelCloses) != srv.IdleCloses {
+		t.Errorf("model_closes %d: want the cell's own %d idle closes", srv.ModelCloses, srv.IdleCloses)
+	}
+	if !strings.HasPrefix(srv.Version, "nginx") {
+		t.Errorf("server.version %q: the server's own numbers are kept beside the wire's", srv.Version)
+	}
+	t.Logf("nginx on the wire: %d requests, %d stale, server %+v, wire %+v", c.Requests, c.Stale, srv, *srv.Wire)
+}
+
+// Beside a server that keeps its own account, the wire adds what only it shows, and
+// agrees: every idle close builtin made is a FIN or a RST on the wire.
+func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
+	c := wireCell(t, "builtin", "offset:-150ms", 400*time.Millisecond, 3, WireOn)
+	srv := c.Server
+	if srv.View != viewSelf || srv.Wire == nil {
+		t.Fatalf("server.view %q, wire %+v: want builtin's own view and the wire's numbers beside it", srv.View, srv.Wire)
+	}
+	if c.Stale == 0 || srv.UnmatchedFailures != 0 {
+		t.Fatalf("%d stale failures, %d unmatched: want blind to fail and builtin to explain each", c.Stale, srv.UnmatchedFailures)
+	}
+	// Every stale request reached the server either before its close (unread: Linux
+	// then resets) or after its FIN (late), as the wire orders them.
+	if srv.Wire.ServerFINs+srv.Wire.ServerRSTs < srv.IdleCloses || srv.Wire.LateRequests+srv.Wire.ClosesWithUnread < c.Stale {
+		t.Errorf("wire %+v beside builtin's %d idle closes and %d stale failures", *srv.Wire, srv.IdleCloses, c.Stale)
+	}
+}
+
+// A server that resets idle connections is seen doing so, and said: builtin close=rst.
+func TestWireSeesAServerThatClosesByRST(t *testing.T) {
+	c := wireCell(t, "builtin:close=rst", "offset:-50ms", 200*time.Millisecond, 3, WireOn)
+	srv := c.Server
+	if srv.Wire == nil || srv.IdleCloses == 0 || srv.Wire.ServerRSTs < srv.IdleCloses {
+		t.Fatalf("close=rst: %d idle closes, wire %+v: want every idle close a RST", srv.IdleCloses, srv.Wire)
+	}
+	found := false
+	for _, f := range results.Findings([]results.Cell{c}) {
+		found = found || strings.Contains(f.What, "closes by RST instead of FIN")
+	}
+	if !found {
+		t.Errorf("findings %+v: want the RST closes said", results.Findings([]results.Cell{c}))
+	}
+}
+
+// By default a server that keeps its own account is not captured (the capture costs
+// CPU at high rates), and --wire off leaves a real server without a view, saying so.
+func TestWireModes(t *testing.T) {
+	cell := func(upstream, mode string) *results.Cell {
+		t.Helper()
+		p, err := Prepare(CellSpec{Strategy: "blind", Upstream: upstream, Skew: "none", Latency: "0",
+			Load: "constant:rate=50/s,duration=200ms", IdleTimeout: time.Second, Seed: 1, Wire: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := RunCell(context.Background(), p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &out.Cell
+	}
+	if c := cell("builtin", ""); c.Server.View != viewSelf || c.Server.Wire != nil {
+		t.Errorf("builtin, --wire auto: view %q, wire %+v: want self and no capture", c.Server.View, c.Server.Wire)
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
+		t.Skip("skipped: nginx is not installed (apt-get install nginx)")
+	}
+	if c := cell("nginx", WireOff); c.Server.View != "none (--wire off: no packet capture)" || c.Server.Wire != nil || c.Server.UnmatchedFailures != -1 {
+		t.Errorf("nginx, --wire off: view %q, wire %+v, unmatched %d", c.Server.View, c.Server.Wire, c.Server.UnmatchedFailures)
+	}
+}
+
+// wireCell runs one blind sweep cell that captures its server (as root; it skips
+// otherwise).
+func wireCell(t *testing.T, upstream, skew string, idle time.Duration, periods int, mode string) results.Cell {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
+	}
+	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: upstream, Skew: skew, Latency: "0",
+		Load: fmt.Sprintf("sweep:lanes=8,periods=%d", periods), IdleTimeout: idle, Method: "GET", Seed: 1, Wire: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunCell(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Cell
+}

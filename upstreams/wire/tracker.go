@@ -1,0 +1,146 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/idlerace/idlerace/upstreams"
+)
+
+// segment is one TCP segment of the server's port as the tracker needs it.
+type segment struct {
+	at                 time.Time // the kernel's receive timestamp
+	clientPort         int
+	fromServer         bool
+	syn, ack, fin, rst bool
+	payload            int // TCP payload bytes, from the IP lengths
+}
+
+// Stats is what the wire saw beyond the upstreams.Stats its Recorder keeps.
+type Stats struct {
+	Segments int64 `json:"segments"`
+	// Drops are segments the kernel could not hand to the capture (its ring was full):
+	// anything above 0 means connections the view may have got wrong.
+	Drops      int64 `json:"drops"`
+	ServerFINs int64 `json:"server_fins"` // connections the server closed with a FIN
+	ServerRSTs int64 `json:"server_rsts"` // ... with a RST (Linux resets when it closes with bytes unread)
+	// LateRequests are connections on which client bytes arrived after the server's FIN
+	// or RST: a request sent into a connection already closed, the race on the wire.
+	LateRequests int64 `json:"late_requests"`
+	// ClosesWithUnread are server closes (idle or not) with request bytes that had
+	// arrived after the last response: the race, from the server's side.
+	ClosesWithUnread int64 `json:"closes_with_unread"`
+}
+
+// conn is one connection's state, by client port.
+type conn struct {
+	accepted, idleStart time.Time
+	requests            int
+	pending             bool // request bytes with no response after them
+	serverClosed        bool
+	clientClosed        bool
+	late                bool
+}
+
+// tracker turns segments into closes. Not safe for concurrent use: one capture
+// goroutine feeds it.
+type tracker struct {
+	rec         *upstreams.Recorder
+	idleTimeout time.Duration
+	conns       map[int]*conn
+	stats       Stats
+}
+
+func newTracker(rec *upstreams.Recorder, idleTimeout time.Duration) *tracker {
+	return &tracker{rec: rec, idleTimeout: idleTimeout, conns: map[int]*conn{}}
+}
+
+func (t *tracker) add(s segment) {
+	t.stats.Segments++
+	c := t.conns[s.clientPort]
+	if !s.fromServer && s.syn && !s.ack {
+		// A new connection from this port; whatever the port held before is over.
+		c = &conn{accepted: s.at, idleStart: s.at}
+		t.conns[s.clientPort] = c
+		t.rec.CountAccepted()
+		return
+	}
+	if c == nil {
+		// The capture began after this connection did.
+		c = &conn{idleStart: s.at}
+		t.conns[s.clientPort] = c
+	}
+	if s.fromServer {
+		t.fromServer(c, s)
+	} else {
+		t.fromClient(c, s)
+	}
+	if c.serverClosed && c.clientClosed || s.rst {
+		delete(t.conns, s.clientPort)
+	}
+}
+
+func (t *tracker) fromClient(c *conn, s segment) {
+	if s.payload > 0 {
+		switch {
+		case c.serverClosed:
+			if !c.late {
+				c.late = true
+				t.stats.LateRequests++
+			}
+		case !c.pending:
+			c.requests++
+			c.pending = true
+			t.rec.CountExecution("")
+		}
+	}
+	if (s.fin || s.rst) && !c.clientClosed {
+		c.clientClosed = true
+		if s.rst && !c.serverClosed {
+			// A reset from the client ends the connection: the server sends no FIN.
+			t.close(c, s, upstreams.ReasonPeer)
+		}
+	}
+}
+
+func (t *tracker) fromServer(c *conn, s segment) {
+	if s.payload > 0 && !c.serverClosed {
+		c.pending = false
+		c.idleStart = s.at
+	}
+	if !(s.fin || s.rst) || c.serverClosed {
+		return
+	}
+	if s.rst {
+		t.stats.ServerRSTs++
+	} else {
+		t.stats.ServerFINs++
+	}
+	idle := s.at.Sub(c.idleStart)
+	switch {
+	case c.clientClosed:
+		t.close(c, s, upstreams.ReasonPeer)
+	case t.idleTimeout <= 0 || idle >= t.idleTimeout/2:
+		// Idle long enough to be the idle timeout, or the timeout is unknown. A request
+		// waiting here met the close: the race, from the server's side.
+		t.close(c, s, upstreams.ReasonIdle)
+	default:
+		t.close(c, s, upstreams.ReasonServer)
+	}
+}
+
+// close records the connection's end as s shows it.
+func (t *tracker) close(c *conn, s segment, reason string) {
+	c.serverClosed = true
+	r := upstreams.CloseRecord{
+		RemotePort: s.clientPort, Accepted: c.accepted, IdleStart: c.idleStart, Closed: s.at,
+		Reason: reason, Unread: c.pending && reason != upstreams.ReasonPeer, Requests: c.requests,
+		Reset: s.rst && s.fromServer,
+	}
+	if r.Unread {
+		t.stats.ClosesWithUnread++
+	}
+	if reason == upstreams.ReasonIdle && t.idleTimeout > 0 {
+		r.Due = c.idleStart.Add(t.idleTimeout)
+	}
+	t.rec.Record(r)
+}
