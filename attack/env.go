@@ -94,6 +94,9 @@ func (e *Env) Close() {
 // send makes one request through tr and reads the whole response. intended is when the
 // load meant to send it: latency is measured from there.
 func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time, prime bool) Record {
+	if tt, ok := tr.(pool.Timed); ok {
+		return e.sendTimed(ctx, tt, intended, prime)
+	}
 	r := Record{Seq: e.seq.Add(1), Intended: intended, Prime: prime, Gap: -1}
 	var wrote bool
 	trace := &httptrace.ClientTrace{
@@ -139,6 +142,31 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 		if pool.Classify(bodyErr, true) == pool.Timeout {
 			r.Class = pool.Timeout
 		}
+	case r.Code < 200 || r.Code >= 400:
+		r.Err = fmt.Errorf("status %d", r.Code)
+		r.Class = pool.Other
+	}
+	return r
+}
+
+// sendTimed has a Timed transport (a client kind's agent lane) send the request at
+// intended itself and builds the record from what its library said.
+func (e *Env) sendTimed(ctx context.Context, tt pool.Timed, intended time.Time, prime bool) Record {
+	r := Record{Seq: e.seq.Add(1), Intended: intended, Prime: prime, Gap: -1, Attempts: 1}
+	req, err := http.NewRequestWithContext(ctx, e.method(), e.Target, bytes.NewReader(e.Body))
+	if err != nil {
+		r.Err, r.Class, r.Start, r.End = err, pool.Other, time.Now(), time.Now()
+		return r
+	}
+	req.Header.Set(RequestIDHeader, e.RunID+"-"+strconv.FormatUint(r.Seq, 10))
+	r.BytesOut = int64(len(e.Body))
+	res := tt.SendAt(ctx, req, intended)
+	r.Start, r.End, r.Code, r.BytesIn = res.Start, res.End, res.Status, res.BytesIn
+	r.Reused, r.FirstReused, r.LocalPort = res.Reused, res.Reused, res.LocalPort
+	switch {
+	case res.Err != nil:
+		r.Err, r.Class = res.Err, res.Class
+		r.Stale = r.Class.Stale(r.Reused)
 	case r.Code < 200 || r.Code >= 400:
 		r.Err = fmt.Errorf("status %d", r.Code)
 		r.Class = pool.Other

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/internal/spec"
 )
 
@@ -151,7 +152,11 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 				frac := math.Mod(offset+phi*float64(j), 1)
 				gap := lo + time.Duration(frac*float64(hi-lo))
 				intended := prevEnd.Add(gap)
-				if intended.After(deadline) || budget.Add(-1) < 0 || !sleepUntil(ctx, intended) {
+				if intended.After(deadline) || budget.Add(-1) < 0 {
+					return
+				}
+				// A client kind's lane waits the gap inside its own process.
+				if _, timed := tr.(pool.Timed); !timed && !sleepUntil(ctx, intended) {
 					return
 				}
 				r := env.send(ctx, tr, intended, false)

@@ -330,7 +330,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
-		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, notify: notify})
+		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, notify: notify, keepAlive: keepAlive, measuredKeepAlive: true})
 	} else {
 		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, closeLag: closeLag, stopLag: stopLag, notify: notify})
 	}
@@ -458,6 +458,15 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		LatencyUS:     results.LatencyFrom(rec.Latency),
 		DurationMS:    float64(time.Since(started)) / float64(time.Millisecond),
 	}
+	for _, part := range p.Strategy.Parts {
+		if ck, ok := part.(interface {
+			Client() (string, string, string)
+		}); ok {
+			if kind, lib, ver := ck.Client(); kind != "" {
+				c.Client = &results.Client{Kind: kind, Library: lib, Version: ver}
+			}
+		}
+	}
 	c.Finish()
 	return &Outcome{Cell: c, Latency: rec.Latency, Started: started}, rec, nil
 }
@@ -469,6 +478,10 @@ type observed struct {
 	oneWay            time.Duration
 	closeLag, stopLag time.Duration
 	notify            time.Duration // the watchers' notify lag
+	// keepAlive is the Keep-Alive header a real server was seen to send ("" none);
+	// measured says it was looked at (a real server), so that its absence counts.
+	keepAlive         string
+	measuredKeepAlive bool
 }
 
 // predict puts the model's prediction for the cell's realised gaps beside the
@@ -478,6 +491,14 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 	hint := p.Upstream.Advertise
 	if hint == 0 {
 		hint = p.Spec.IdleTimeout
+	}
+	if o.measuredKeepAlive {
+		// A real server's hint is what it sent, if anything (nginx, uvicorn and Go's
+		// net/http send none by default).
+		hint = -1
+		if ms, ok := results.AdvertisedTimeoutMS(o.keepAlive); ok {
+			hint = time.Duration(ms * float64(time.Millisecond))
+		}
 	}
 	method := p.Spec.Method
 	if method == "" {

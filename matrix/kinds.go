@@ -2,6 +2,7 @@ package matrix
 
 // Every upstream kind registers itself by name; the matrix offers them all.
 import (
+	_ "github.com/idlerace/idlerace/attack/agent" // client kinds: real libraries as strategies
 	_ "github.com/idlerace/idlerace/upstreams/builtin"
 	_ "github.com/idlerace/idlerace/upstreams/gonet"
 	_ "github.com/idlerace/idlerace/upstreams/nginx"

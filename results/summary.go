@@ -98,6 +98,14 @@ type Server struct {
 	Wire *Wire `json:"wire,omitempty"`
 }
 
+// Client names a client kind's library: kind "node-agent", library "node:http.Agent",
+// version "v20.20.2".
+type Client struct {
+	Kind    string `json:"kind"`
+	Library string `json:"library"`
+	Version string `json:"version"`
+}
+
 // Wire is a cell's capture of the server's segments.
 type Wire struct {
 	Segments int64 `json:"segments"`
@@ -178,6 +186,8 @@ type Cell struct {
 	WindowProbesPerS float64 `json:"window_probes_per_s"`
 
 	DurationMS float64 `json:"duration_ms"`
+	// Client is the real client library a client kind's cell ran (its agent's hello).
+	Client *Client `json:"client,omitempty"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
 	Hlog string `json:"hlog,omitempty"`
 	// PCAP names the cell's capture of the server's segments (run --pcap), relative to

@@ -16,6 +16,9 @@ type Behaviour struct {
 	Margin time.Duration
 	// UseHint: T is the server's advertised Keep-Alive timeout when it sends one.
 	UseHint bool
+	// HintOnly: the margin applies only when the server sends a hint; without one the
+	// connection is reused however long it idled (Node's http.Agent).
+	HintOnly bool
 	// Retries: a stale failure is replayed up to this many times on a new connection,
 	// when the request may be replayed (IdempotentOnly limits that to idempotent methods).
 	Retries        int

@@ -95,13 +95,18 @@ func closedPort(t *testing.T) string {
 func TestStrategiesListsEveryStrategyOnOneLine(t *testing.T) {
 	code, out, _ := run(t, "strategies")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 7 {
+	if code != 0 || len(lines) != 8 {
 		t.Fatalf("exit %d, %d lines:\n%s", code, len(lines), out)
 	}
-	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "retry-only", "stdlib"} {
+	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "retry-only", "stdlib", "node-agent"} {
 		if !strings.Contains(out, name) {
 			t.Errorf("missing %s", name)
 		}
+	}
+	// A client kind says which version of its library this machine has, or what to
+	// install.
+	if !strings.Contains(out, "[client kind: node v") && !strings.Contains(out, "[client kind: not installed: ") {
+		t.Errorf("node-agent's line does not say its Node version or what to install:\n%s", out)
 	}
 }
 

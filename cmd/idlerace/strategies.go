@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/attack/agent"
 	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/chaos"
 )
@@ -36,7 +37,11 @@ func newStrategiesCmd() *cobra.Command {
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			for _, s := range pool.Strategies() {
-				fmt.Fprintf(w, "%s\t%s\n", s.Usage, s.Help)
+				help := s.Help
+				if v, ok := agent.Installed(s.Name); ok {
+					help += " [client kind: " + v + "]"
+				}
+				fmt.Fprintf(w, "%s\t%s\n", s.Usage, help)
 			}
 			if all {
 				fmt.Fprintln(w, "\nSKEW MODELS\t")

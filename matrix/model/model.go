@@ -77,7 +77,7 @@ func (p Params) cdf(x time.Duration) float64 {
 // stale failure and the probability that the strategy retried one on the wire.
 func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) {
 	t := p.IdleTimeout
-	if b.Margin > 0 {
+	if b.Margin > 0 && !(b.HintOnly && p.Hint <= 0) {
 		believed := t
 		if b.UseHint && p.Hint > 0 {
 			believed = p.Hint

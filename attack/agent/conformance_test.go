@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/idlerace/idlerace/attack/pool"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// registered is every registered client kind, by name.
+func registered() []*Kind {
+	var out []*Kind
+	for _, k := range kinds {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// laneOf returns a lane of kind k, skipping when its runtime is missing (failing under
+// IDLERACE_REQUIRE_REAL=1).
+func laneOf(t *testing.T, k *Kind) (*clientKind, pool.Timed) {
+	t.Helper()
+	if what := k.Missing(); what != "" {
+		if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
+			t.Fatalf("%s: %s", k.Name, what)
+		}
+		t.Skipf("skipped: %s", what)
+	}
+	ck := &clientKind{kind: k}
+	return ck, ck.NewTransport(pool.Config{RequestTimeout: 5 * time.Second}).(pool.Timed)
+}
+
+// Every agent speaks the protocol: it says hello with its library's version, sends a
+// request no earlier than told (the gap timed in its own process), reports the
+// response, reuses its lane's connection for the next request and says so with the
+// same local port, reports a server's close as a failure classified from its own
+// error, and exits when its lanes close.
+func TestAgentConformance(t *testing.T) {
+	for _, k := range registered() {
+		t.Run(k.Name, func(t *testing.T) {
+			ck, tr := laneOf(t, k)
+			var closeNext bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-Probe") != "yes" {
+					http.Error(w, "no header", http.StatusBadRequest)
+					return
+				}
+				b, _ := io.ReadAll(r.Body)
+				_, _ = w.Write(b)
+			}))
+			defer srv.Close()
+			req := func() *http.Request {
+				r, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("hello"))
+				r.Header.Set("X-Probe", "yes")
+				return r
+			}
+			ctx := context.Background()
+			first := tr.SendAt(ctx, req(), time.Time{})
+			if first.Err != nil || first.Status != 200 || first.BytesIn != 5 || first.LocalPort == 0 || first.Reused {
+				t.Fatalf("first request: %+v: want 200, the 5 bytes echoed, a local port, a new connection", first)
+			}
+			p, _ := ck.process()
+			if p.hello.Kind != k.Name || p.hello.Version == "" || p.hello.Library == "" {
+				t.Errorf("hello %+v: want the kind, its library and its version", p.hello)
+			}
+			at := first.End.Add(50 * time.Millisecond)
+			second := tr.SendAt(ctx, req(), at)
+			if second.Err != nil || second.Status != 200 {
+				t.Fatalf("second request: %+v", second)
+			}
+			if second.Start.Before(at) {
+				t.Errorf("sent %v before the instant it was given", at.Sub(second.Start))
+			}
+			if !second.Reused || second.LocalPort != first.LocalPort {
+				t.Errorf("second request reused %v on port %d, want the lane's connection (port %d) again", second.Reused, second.LocalPort, first.LocalPort)
+			}
+			// The server closes the idle connection; the agent's next request on it
+			// either sees the close first (a new connection) or fails, classified.
+			srv.CloseClientConnections()
+			_ = closeNext
+			third := tr.SendAt(ctx, req(), time.Time{})
+			switch {
+			case third.Err == nil && third.Reused:
+				t.Errorf("third request succeeded on a reused connection the server had closed: %+v", third)
+			case third.Err != nil && third.Class == "":
+				t.Errorf("failure %v without a class", third.Err)
+			}
+			tr.CloseIdleConnections()
+			select {
+			case <-p.exited:
+			case <-time.After(time.Minute):
+				t.Fatal("the agent did not exit after its last lane closed")
+			}
+		})
+	}
+}
+
+// A request into a connection the server has just closed fails with the library's own
+// error, classified: a raw listener answers one request, then closes without reading
+// the next.
+func TestAgentClassifiesAClosedConnection(t *testing.T) {
+	for _, k := range registered() {
+		t.Run(k.Name, func(t *testing.T) {
+			_, tr := laneOf(t, k)
+			defer tr.CloseIdleConnections()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=60\r\n\r\nok")
+				// Wait for the second request's bytes, then close without answering: a
+				// FIN after the request arrived, before any response byte.
+				_, _ = c.Read(buf)
+				c.Close()
+			}()
+			url := "http://" + ln.Addr().String() + "/"
+			r1, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("a"))
+			first := tr.SendAt(context.Background(), r1, time.Time{})
+			if first.Err != nil {
+				t.Fatalf("first: %+v", first)
+			}
+			r2, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("b"))
+			second := tr.SendAt(context.Background(), r2, time.Time{})
+			if second.Err == nil || !second.Reused {
+				t.Fatalf("second: %+v: want a failure on the reused connection", second)
+			}
+			t.Logf("%s on a closed connection: class %s, error %q", k.Name, second.Class, second.Err)
+			if second.Class != pool.EOF && second.Class != pool.ResetRead {
+				t.Errorf("class %q (%v): want eof or reset_read", second.Class, second.Err)
+			}
+			if !second.Class.Stale(second.Reused) {
+				t.Errorf("class %q on a reused connection does not count as stale", second.Class)
+			}
+		})
+	}
+}
+
+// An agent that stops answering is killed after a bound, and the request it held fails,
+// classified, rather than hanging the cell: a fake agent that says hello and then
+// reads forever.
+func TestHungAgentIsKilledAndItsRequestClassified(t *testing.T) {
+	defer func(s time.Duration) { answerSlack = s }(answerSlack)
+	answerSlack = 100 * time.Millisecond
+	k := &Kind{Name: "hung", Argv: []string{"sh", "-c", `read line; echo '{"op":"hello","protocol":1,"kind":"hung","library":"sh","version":"1"}'; while read line; do :; done`}}
+	ck := &clientKind{kind: k}
+	tr := ck.NewTransport(pool.Config{RequestTimeout: 100 * time.Millisecond}).(pool.Timed)
+	r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:9/", nil)
+	res := tr.SendAt(context.Background(), r, time.Time{})
+	if res.Err == nil || res.Class != pool.Other || !strings.Contains(res.Err.Error(), "killed") {
+		t.Fatalf("a hung agent's request: %+v: want a failure saying it was killed, class other", res)
+	}
+	p, _ := ck.process()
+	select {
+	case <-p.exited:
+	case <-time.After(time.Minute):
+		t.Fatal("the hung agent was not killed")
+	}
+	tr.CloseIdleConnections()
+}
