@@ -18,46 +18,53 @@ func agentProcesses(t *testing.T) []string {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err == nil && strings.Contains(cwd, "/idlerace-node-agent-") {
+		if err == nil && (strings.Contains(cwd, "/idlerace-node-agent-") || strings.Contains(cwd, "/idlerace-requests-")) {
 			out = append(out, e.Name()+" "+cwd)
 		}
 	}
 	return out
 }
 
-// A client kind is a strategy like any other: a cell of node-agent (Node's http.Agent in
-// its own process) measures the race against a server that sends no Keep-Alive hint,
-// says which library and version it ran, matches its stale failures to the server's
-// closes, and leaves no agent process behind.
+// A client kind is a strategy like any other: a cell of each (Node's http.Agent, Python
+// requests, each in its own process) measures the race against a server that sends no
+// Keep-Alive hint, says which library and version it ran, matches its stale failures to
+// the server's closes, and leaves no agent process behind.
 func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
-			t.Fatal("node is not installed (apt-get install nodejs)")
-		}
-		t.Skip("skipped: node is not installed (apt-get install nodejs)")
-	}
-	p, err := Prepare(CellSpec{Strategy: "node-agent", Upstream: "builtin:advertise=off", Skew: "offset:-20ms", Latency: "0",
-		Load: "sweep:lanes=8,periods=8", IdleTimeout: 200 * time.Millisecond, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := RunCell(context.Background(), p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := out.Cell
-	if c.Client == nil || c.Client.Kind != "node-agent" || !strings.HasPrefix(c.Client.Version, "v") {
-		t.Errorf("cell.client %+v: want node-agent with Node's version", c.Client)
-	}
-	if c.Requests == 0 || c.NewConns == 0 || c.Server.UnmatchedFailures != 0 {
-		t.Errorf("%d requests, %d new connections, %d unmatched: want requests on connections the server explains", c.Requests, c.NewConns, c.Server.UnmatchedFailures)
-	}
-	// Its lanes reuse their connections (no hint, so no margin): fewer new connections
-	// than requests.
-	if c.NewConns >= c.Requests+c.Primes {
-		t.Errorf("%d new connections for %d requests and %d primes: the agent's lanes never reused", c.NewConns, c.Requests, c.Primes)
-	}
-	if left := agentProcesses(t); len(left) > 0 {
-		t.Errorf("agent processes left after the cell: %v", left)
+	for _, k := range []struct{ kind, runtime, install, version string }{
+		{"node-agent", "node", "nodejs", "v"},
+		{"requests", "/usr/bin/python3", "python3-requests", "2."},
+	} {
+		t.Run(k.kind, func(t *testing.T) {
+			if _, err := exec.LookPath(k.runtime); err != nil {
+				if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
+					t.Fatalf("%s is not installed (apt-get install %s)", k.runtime, k.install)
+				}
+				t.Skipf("skipped: %s is not installed (apt-get install %s)", k.runtime, k.install)
+			}
+			p, err := Prepare(CellSpec{Strategy: k.kind, Upstream: "builtin:advertise=off", Skew: "offset:-20ms", Latency: "0",
+				Load: "sweep:lanes=8,periods=8", IdleTimeout: 200 * time.Millisecond, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := RunCell(context.Background(), p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := out.Cell
+			if c.Client == nil || c.Client.Kind != k.kind || !strings.HasPrefix(c.Client.Version, k.version) {
+				t.Errorf("cell.client %+v: want %s with its library's version", c.Client, k.kind)
+			}
+			if c.Requests == 0 || c.NewConns == 0 || c.Server.UnmatchedFailures != 0 {
+				t.Errorf("%d requests, %d new connections, %d unmatched: want requests on connections the server explains", c.Requests, c.NewConns, c.Server.UnmatchedFailures)
+			}
+			// Its lanes reuse their connections (no hint, so no margin): fewer new
+			// connections than requests.
+			if c.NewConns >= c.Requests+c.Primes {
+				t.Errorf("%d new connections for %d requests and %d primes: the agent's lanes never reused", c.NewConns, c.Requests, c.Primes)
+			}
+			if left := agentProcesses(t); len(left) > 0 {
+				t.Errorf("agent processes left after the cell: %v", left)
+			}
+		})
 	}
 }

@@ -4,8 +4,9 @@
 #   scripts/deps.sh run    Go modules only: all that `make build` and `make run` (the
 #                          embedded default, builtin upstream) need. Installs nothing else.
 #   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
-#                          netem path: nginx, python3-uvicorn, nodejs, iproute2, and gcc
-#                          for the packet capture's cgo (for
+#                          netem path: nginx, python3-uvicorn, nodejs, iproute2, gcc
+#                          for the packet capture's cgo, and python3-requests for the
+#                          requests client kind (for
 #                          `idlerace run -f examples/real-upstreams.yaml`, --latency netem:D)
 #   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
 #                          tests) and prometheus (the Grafana dashboard's queries). The
@@ -56,6 +57,10 @@ done
 # Debian's uvicorn is a module of Debian's python3 (not whatever python3 is first on PATH).
 if ! /usr/bin/python3 -c 'import uvicorn' >/dev/null 2>&1; then
 	missing+=(python3-uvicorn)
+fi
+# The requests client kind (attack/agent) runs Debian's python3-requests.
+if ! /usr/bin/python3 -c 'import requests' >/dev/null 2>&1; then
+	missing+=(python3-requests)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

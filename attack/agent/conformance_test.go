@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -126,12 +127,17 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 				if err != nil {
 					return
 				}
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=60\r\n\r\nok")
-				// Wait for the second request's bytes, then close without answering: a
-				// FIN after the request arrived, before any response byte.
-				_, _ = c.Read(buf)
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					c.Close()
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				// Wait for the second request's first byte, then close without answering:
+				// a FIN after the request arrived, before any response byte.
+				_, _ = br.Peek(1)
 				c.Close()
 			}()
 			url := "http://" + ln.Addr().String() + "/"
