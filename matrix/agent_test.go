@@ -18,7 +18,7 @@ func agentProcesses(t *testing.T) []string {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err == nil && (strings.Contains(cwd, "/idlerace-node-agent-") || strings.Contains(cwd, "/idlerace-requests-")) {
+		if err == nil && (strings.Contains(cwd, "/idlerace-node-agent-") || strings.Contains(cwd, "/idlerace-requests-") || strings.Contains(cwd, "/idlerace-hyper-")) {
 			out = append(out, e.Name()+" "+cwd)
 		}
 	}
@@ -26,13 +26,14 @@ func agentProcesses(t *testing.T) []string {
 }
 
 // A client kind is a strategy like any other: a cell of each (Node's http.Agent, Python
-// requests, each in its own process) measures the race against a server that sends no
+// requests, hyper 0.14, each in its own process) measures the race against a server that sends no
 // Keep-Alive hint, says which library and version it ran, matches its stale failures to
 // the server's closes, and leaves no agent process behind.
 func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 	for _, k := range []struct{ kind, runtime, install, version string }{
 		{"node-agent", "node", "nodejs", "v"},
 		{"requests", "/usr/bin/python3", "python3-requests", "2."},
+		{"hyper", "/usr/bin/cargo", "cargo librust-hyper-dev librust-tokio-dev", "0.14"},
 	} {
 		t.Run(k.kind, func(t *testing.T) {
 			if _, err := exec.LookPath(k.runtime); err != nil {

@@ -5,8 +5,8 @@
 #                          embedded default, builtin upstream) need. Installs nothing else.
 #   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
 #                          netem path: nginx, python3-uvicorn, nodejs, iproute2, gcc
-#                          for the packet capture's cgo, and python3-requests for the
-#                          requests client kind (for
+#                          for the packet capture's cgo, python3-requests and Debian's
+#                          cargo with the hyper 0.14 crates for the client kinds (for
 #                          `idlerace run -f examples/real-upstreams.yaml`, --latency netem:D)
 #   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
 #                          tests) and prometheus (the Grafana dashboard's queries). The
@@ -61,6 +61,11 @@ fi
 # The requests client kind (attack/agent) runs Debian's python3-requests.
 if ! /usr/bin/python3 -c 'import requests' >/dev/null 2>&1; then
 	missing+=(python3-requests)
+fi
+# The hyper client kind builds hyper 0.14 with Debian's cargo against Debian's crates.
+if [ ! -x /usr/bin/cargo ] || ! compgen -G "/usr/share/cargo/registry/hyper-0.14*" >/dev/null ||
+	! compgen -G "/usr/share/cargo/registry/tokio-1.*" >/dev/null || ! compgen -G "/usr/share/cargo/registry/serde_json-1.*" >/dev/null; then
+	missing+=(cargo rustc librust-hyper-dev librust-tokio-dev librust-serde-json-dev librust-libc-dev)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -20,11 +20,17 @@ import (
 
 // Kind is a client kind: how to start its agent and what its library does.
 type Kind struct {
-	Name, Help string
+	Name, Usage, Help string
 	// Files are written into the agent's private directory before it starts (its
-	// script); Argv is its command line there.
+	// script); Argv is its command line there, the settings' Args after it.
 	Files map[string][]byte
 	Argv  []string
+	// Command, when set, gives the command line instead of Argv (a compiled agent,
+	// built on first use).
+	Command func() ([]string, error)
+	// Options reads the kind's options from its spec, named as the library names them
+	// (nil: the kind takes none).
+	Options func(o *pool.Options) (Settings, error)
 	// Missing says what to install when the runtime is not on this machine ("" when
 	// it is).
 	Missing func() string
@@ -41,9 +47,29 @@ var kinds = map[string]*Kind{}
 // Register makes k a strategy named k.Name.
 func Register(k *Kind) {
 	kinds[k.Name] = k
-	pool.Register(k.Name, k.Name, k.Help, func(o *pool.Options) (pool.Strategy, error) {
-		return &clientKind{kind: k}, nil
+	usage := k.Usage
+	if usage == "" {
+		usage = k.Name
+	}
+	pool.Register(k.Name, usage, k.Help, func(o *pool.Options) (pool.Strategy, error) {
+		c := &clientKind{kind: k, set: Settings{Canonical: k.Name}}
+		if k.Options != nil {
+			set, err := k.Options(o)
+			if err != nil {
+				return nil, err
+			}
+			c.set = set
+		}
+		return c, nil
 	})
+}
+
+// Settings are a client kind's options as one spec gives them.
+type Settings struct {
+	Args      []string // added to the agent's command line
+	Canonical string   // the spec, options in order ("hyper:pool_idle_timeout=4.9s")
+	// Behave adjusts the kind's behaviour for these options (nil: unchanged).
+	Behave func(b *pool.Behaviour)
 }
 
 // Installed says, for the client kind named name, the library version this machine has
@@ -68,6 +94,7 @@ func Installed(name string) (what string, ok bool) {
 // started with the first lane's first request and ended when the last lane closes.
 type clientKind struct {
 	kind *Kind
+	set  Settings
 
 	mu    sync.Mutex
 	proc  *process
@@ -85,10 +112,15 @@ func (c *clientKind) Client() (kind, library, version string) {
 	return c.hello.Kind, c.hello.Library, c.hello.Version
 }
 
-func (c *clientKind) String() string { return c.kind.Name }
+func (c *clientKind) String() string { return c.set.Canonical }
 
 // Model gives the model the library's behaviour.
-func (c *clientKind) Model(b *pool.Behaviour) { *b = c.kind.Behaviour }
+func (c *clientKind) Model(b *pool.Behaviour) {
+	*b = c.kind.Behaviour
+	if c.set.Behave != nil {
+		c.set.Behave(b)
+	}
+}
 
 // NewTransport is one lane: the library's own client and pool in the agent.
 func (c *clientKind) NewTransport(cfg pool.Config) pool.Transport {
@@ -135,7 +167,16 @@ func (c *clientKind) process() (*process, error) {
 			return nil, err
 		}
 	}
-	c.proc, c.err = startProcess(c.kind.Argv, dir)
+	argv := c.kind.Argv
+	if c.kind.Command != nil {
+		if argv, err = c.kind.Command(); err != nil {
+			os.RemoveAll(dir)
+			c.err = fmt.Errorf("%s: %w", c.kind.Name, err)
+			return nil, c.err
+		}
+	}
+	argv = append(append([]string(nil), argv...), c.set.Args...)
+	c.proc, c.err = startProcess(argv, dir)
 	if c.err != nil {
 		os.RemoveAll(dir)
 		c.err = fmt.Errorf("%s: starting its agent: %w", c.kind.Name, c.err)

@@ -19,6 +19,9 @@ type Behaviour struct {
 	// HintOnly: the margin applies only when the server sends a hint; without one the
 	// connection is reused however long it idled (Node's http.Agent).
 	HintOnly bool
+	// MaxIdle > 0: never reuse a connection idle longer than this, whatever T is (a
+	// library's own idle timeout: hyper's pool_idle_timeout).
+	MaxIdle time.Duration
 	// Retries: a stale failure is replayed up to this many times on a new connection,
 	// when the request may be replayed (IdempotentOnly limits that to idempotent methods).
 	Retries        int
