@@ -295,6 +295,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		View:                view,
 		Wire:                wireStats,
 	}
+	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, out.Cell.Retries)
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
@@ -400,6 +401,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			Wire:        &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread},
 		}
 	}
+	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, out.Cell.Retries)
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams"
 	"github.com/idlerace/idlerace/upstreams/wire"
 )
@@ -166,4 +167,14 @@ func (f *closeFeed) idlePeriods() []time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]time.Duration(nil), f.idle...)
+}
+
+// hiddenRetries are the requests the wire saw meet a closed connection (after the
+// server's FIN, or unread at its close) that the caller did not see fail and that
+// idlerace's pool did not replay: retried by the library itself.
+func hiddenRetries(w *results.Wire, stale, retries int64) int64 {
+	if w == nil {
+		return 0
+	}
+	return max(w.LateRequests+w.ClosesWithUnread-stale-retries, 0)
 }

@@ -138,3 +138,36 @@ func wireCell(t *testing.T, upstream, skew string, idle time.Duration, periods i
 	}
 	return out.Cell
 }
+
+// Every request the wire sees meet a closed connection is accounted for: the caller saw
+// it fail (stale), or idlerace's own pool replayed it (retries); no Go strategy retries
+// behind idlerace's back, so hidden_retries is 0 for each. GET, so that net/http's own
+// replay of idempotent requests is in play (its watcher usually sees the FIN first).
+func TestWireAccountsForEveryRequestThatMetAClosedConnection(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
+	}
+	for _, strategy := range []string{"blind", "retry-only", "stdlib"} {
+		p, err := Prepare(CellSpec{Strategy: strategy, Upstream: "builtin", Skew: "offset:-50ms", Latency: "0",
+			Load: "sweep:lanes=8,periods=3", IdleTimeout: 200 * time.Millisecond, Method: "GET", Seed: 1, Wire: WireOn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := RunCell(context.Background(), p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, w := out.Cell, out.Cell.Server.Wire
+		if w == nil {
+			t.Fatalf("%s: no wire view with --wire on", strategy)
+		}
+		// blind and retry-only reuse without looking: they must have met closes.
+		if strategy != "stdlib" && w.LateRequests+w.ClosesWithUnread == 0 {
+			t.Fatalf("%s: wire %+v: want requests that met a closed connection", strategy, w)
+		}
+		if c.HiddenRetries != 0 || w.LateRequests+w.ClosesWithUnread > c.Stale+c.Retries {
+			t.Errorf("%s: %d late and %d unread on the wire, %d stale, %d retries: %d hidden", strategy,
+				w.LateRequests, w.ClosesWithUnread, c.Stale, c.Retries, c.HiddenRetries)
+		}
+	}
+}

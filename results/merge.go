@@ -105,6 +105,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		a.PredictedRetryRate = (a.PredictedRetryRate*float64(a.Requests) + c.PredictedRetryRate*float64(c.Requests)) / float64(total)
 	}
 	a.Requests, a.OK, a.Stale, a.Retries, a.Primes = total, a.OK+c.OK, a.Stale+c.Stale, a.Retries+c.Retries, a.Primes+c.Primes
+	a.HiddenRetries += c.HiddenRetries
 	a.NewConns, a.Discards = a.NewConns+c.NewConns, a.Discards+c.Discards
 	a.Failures.ResetWrite += c.Failures.ResetWrite
 	a.Failures.ResetRead += c.Failures.ResetRead

@@ -186,6 +186,11 @@ type Cell struct {
 	WindowProbesPerS float64 `json:"window_probes_per_s"`
 
 	DurationMS float64 `json:"duration_ms"`
+	// HiddenRetries are requests that reached a connection the server had closed (on
+	// the wire: after its FIN, or unread at its close) beyond the stale failures the
+	// caller saw and the retries idlerace's own pool made: a library that retried by
+	// itself, and the caller never knew. Only with a wire view (server.wire).
+	HiddenRetries int64 `json:"hidden_retries,omitempty"`
 	// Client is the real client library a client kind's cell ran (its agent's hello).
 	Client *Client `json:"client,omitempty"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
