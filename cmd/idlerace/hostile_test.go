@@ -133,7 +133,10 @@ func TestAttackHostileUpstreamsTable(t *testing.T) {
 	t.Logf("|---|---|---|---|")
 	for _, r := range rows {
 		t.Logf("| %s | %s | %d | %.1f MiB |", r.name, r.classes, r.code, float64(r.peakKiB)/1024)
-		if least > 0 && r.peakKiB > least+48<<10 {
+		// A leak of the huge-header server's 2 MiB a request adds 100 MiB or more; its
+		// garbage in flight, under the race detector and a starved GC (this test beside
+		// a flake hunt at nice 19), measured 52 MiB. The bound lies between.
+		if least > 0 && r.peakKiB > least+80<<10 {
 			t.Errorf("%s: peak RSS %d KiB, the cheapest kind %d KiB", r.name, r.peakKiB, least)
 		}
 	}
