@@ -5,20 +5,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// agentProcesses lists the running processes whose working directory is a client
-// agent's private directory.
+// agentProcesses lists this test process's children whose working directory is a client
+// agent's private directory (other processes on the machine may run agents of their own).
 func agentProcesses(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err == nil && (strings.Contains(cwd, "/idlerace-node-agent-") || strings.Contains(cwd, "/idlerace-requests-") || strings.Contains(cwd, "/idlerace-hyper-")) {
+		if err != nil || !strings.Contains(cwd, "/idlerace-") || !strings.Contains(cwd, "-agent-") && !strings.Contains(cwd, "/idlerace-requests-") && !strings.Contains(cwd, "/idlerace-hyper-") {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
 			out = append(out, e.Name()+" "+cwd)
 		}
 	}

@@ -4,24 +4,44 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// agentPIDs lists the processes whose working directory is a client agent's private
-// directory (idlerace-<kind>-*).
-func agentPIDs() []string {
+// agentPIDs lists the processes that parent started whose working directory is a
+// client agent's private directory (idlerace-node-agent-*).
+func agentPIDs(parent int) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err == nil && strings.Contains(cwd, "/idlerace-node-agent-") {
+		if isAgent(e.Name()) && ppid(e.Name()) == parent {
 			out = append(out, e.Name())
 		}
 	}
 	return out
+}
+
+func isAgent(pid string) bool {
+	cwd, err := os.Readlink(filepath.Join("/proc", pid, "cwd"))
+	return err == nil && strings.Contains(cwd, "/idlerace-node-agent-")
+}
+
+// ppid is pid's parent, from /proc/PID/stat (the field after the command's ")").
+func ppid(pid string) int {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 2 {
+		return -1
+	}
+	n, _ := strconv.Atoi(fields[1])
+	return n
 }
 
 // A client agent dies with idlerace, however idlerace dies: SIGINT ends the cell and the
@@ -35,9 +55,6 @@ func TestAgentsDieWithIdlerace(t *testing.T) {
 		}
 		t.Skip("skipped: node is not installed (apt-get install nodejs)")
 	}
-	if left := agentPIDs(); len(left) > 0 {
-		t.Fatalf("agent processes already running: %v", left)
-	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := idlerace("run", "--strategy", "node-agent", "--skew", "none", "--idle-timeout", "1s",
@@ -48,7 +65,8 @@ func TestAgentsDieWithIdlerace(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			deadline := time.Now().Add(time.Minute)
-			for len(agentPIDs()) == 0 {
+			var agents []string
+			for agents = agentPIDs(cmd.Process.Pid); len(agents) == 0; agents = agentPIDs(cmd.Process.Pid) {
 				if time.Now().After(deadline) {
 					_ = cmd.Process.Kill()
 					t.Fatal("no agent process appeared within a minute")
@@ -62,11 +80,14 @@ func TestAgentsDieWithIdlerace(t *testing.T) {
 				_ = cmd.Process.Kill()
 				t.Fatalf("idlerace did not exit within a minute of %v", sig)
 			}
-			for left := agentPIDs(); len(left) > 0; left = agentPIDs() {
-				if time.Now().After(deadline.Add(time.Minute)) {
-					t.Fatalf("after %v, agent processes left: %v", sig, left)
+			// The agents this idlerace started (by pid, reparented once it died) go too.
+			for _, pid := range agents {
+				for isAgent(pid) {
+					if time.Now().After(deadline.Add(time.Minute)) {
+						t.Fatalf("after %v, agent process %s is left", sig, pid)
+					}
+					time.Sleep(20 * time.Millisecond)
 				}
-				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
