@@ -19,7 +19,7 @@ func agentProcesses(t *testing.T) []string {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err != nil || !strings.Contains(cwd, "/idlerace-") || !strings.Contains(cwd, "-agent-") && !strings.Contains(cwd, "/idlerace-requests-") && !strings.Contains(cwd, "/idlerace-hyper-") {
+		if err != nil || !strings.Contains(cwd, "/idlerace-") || !strings.Contains(cwd, "-agent-") && !strings.Contains(cwd, "/idlerace-requests-") && !strings.Contains(cwd, "/idlerace-hyper-") && !strings.Contains(cwd, "/idlerace-aiohttp-") {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
@@ -43,6 +43,7 @@ func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 		{"node-agent", "node", "nodejs", "v"},
 		{"requests", "/usr/bin/python3", "python3-requests", "2."},
 		{"hyper", "/usr/bin/cargo", "cargo librust-hyper-dev librust-tokio-dev", "0.14"},
+		{"aiohttp", "/usr/bin/python3", "python3-aiohttp", "3."},
 	} {
 		t.Run(k.kind, func(t *testing.T) {
 			if _, err := exec.LookPath(k.runtime); err != nil {

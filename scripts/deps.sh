@@ -5,7 +5,7 @@
 #                          embedded default, builtin upstream) need. Installs nothing else.
 #   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
 #                          netem path: nginx, python3-uvicorn, nodejs, iproute2, gcc
-#                          for the packet capture's cgo, python3-requests and Debian's
+#                          for the packet capture's cgo, python3-requests, python3-aiohttp and Debian's
 #                          cargo with the hyper 0.14 crates for the client kinds (for
 #                          `idlerace run -f examples/real-upstreams.yaml`, --latency netem:D)
 #   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
@@ -61,6 +61,9 @@ fi
 # The requests client kind (attack/agent) runs Debian's python3-requests.
 if ! /usr/bin/python3 -c 'import requests' >/dev/null 2>&1; then
 	missing+=(python3-requests)
+fi
+if ! /usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1; then
+	missing+=(python3-aiohttp)
 fi
 # The hyper client kind builds hyper 0.14 with Debian's cargo against Debian's crates.
 if [ ! -x /usr/bin/cargo ] || ! compgen -G "/usr/share/cargo/registry/hyper-0.14*" >/dev/null ||
