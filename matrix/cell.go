@@ -411,6 +411,18 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 // the cell.
 func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *closeMatcher, located time.Duration) (*Outcome, *attack.Recorder, error) {
 	s := p.Spec
+	// A client kind's agent starts before the load's clock (and the cell's) does.
+	for _, part := range p.Strategy.Parts {
+		if w, ok := part.(interface {
+			Warm() error
+			Cool()
+		}); ok {
+			if err := w.Warm(); err != nil {
+				return nil, nil, err
+			}
+			defer w.Cool()
+		}
+	}
 	started := time.Now()
 	cfg := pool.Config{IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout, Dial: dial}
 	if m != nil {

@@ -187,6 +187,24 @@ func (c *clientKind) process() (*process, error) {
 	return c.proc, nil
 }
 
+// Warm starts the cell's agent (building it first if need be) before the load's clock
+// starts, so that a runtime's start-up (Python importing requests, a first hyper build)
+// is not counted against the cell's duration; Cool undoes it. The agent ends when the
+// warm-up and every lane have let go of it.
+func (c *clientKind) Warm() error {
+	c.mu.Lock()
+	c.lanes++
+	c.mu.Unlock()
+	if _, err := c.process(); err != nil {
+		c.release()
+		return err
+	}
+	return nil
+}
+
+// Cool lets go of Warm's hold on the agent.
+func (c *clientKind) Cool() { c.release() }
+
 // release closes a lane; the last one ends the agent.
 func (c *clientKind) release() {
 	c.mu.Lock()
