@@ -38,7 +38,7 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--strategy", "blnd"}, `unknown strategy "blnd" (known: blind,`},
+		{[]string{"run", "--strategy", "blnd"}, `unknown strategy "blnd" (known: aiohttp, blind,`},
 		{[]string{"run", "--strategy", "timeout-margin:margin=-5ms"}, "margin: must be > 0"},
 		{[]string{"run", "--strategy", "retry-only:max=x"}, "max: want a whole number from 1 to 10"},
 		{[]string{"run", "--strategy", "retry-only,retry-only:max=1", "--skew", "none", "--out", "-"}, "cells 1 and 2 are the same measurement"},
