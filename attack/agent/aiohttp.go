@@ -2,8 +2,6 @@ package agent
 
 import (
 	_ "embed"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/idlerace/idlerace/attack/pool"
@@ -23,23 +21,12 @@ var aiohttpAgentPy []byte
 //     checkout ("if t1 - t0 > self._keepalive_timeout"): MaxIdle.
 //   - no retry in 3.8's ClientSession._request; no Keep-Alive hint.
 var aiohttpAgent = &Kind{
-	Name:  "aiohttp",
-	Help:  "aiohttp's ClientSession with its defaults, a session per lane, in Debian's python3",
-	Files: map[string][]byte{"agent.py": aiohttpAgentPy},
-	Argv:  []string{python, "agent.py"},
-	Missing: func() string {
-		if err := exec.Command(python, "-c", "import aiohttp").Run(); err != nil {
-			return "Debian's python3 cannot import aiohttp: apt-get install python3-aiohttp"
-		}
-		return ""
-	},
-	Version: func() string {
-		out, err := exec.Command(python, "-c", "import aiohttp; print('aiohttp', aiohttp.__version__)").Output()
-		if err != nil {
-			return "python3: " + err.Error()
-		}
-		return strings.TrimSpace(string(out))
-	},
+	Name:      "aiohttp",
+	Help:      "aiohttp's ClientSession with its defaults, a session per lane, in Debian's python3",
+	Files:     map[string][]byte{"agent.py": aiohttpAgentPy},
+	Argv:      []string{python, "agent.py"},
+	Missing:   pythonMissing("aiohttp", "python3-aiohttp"),
+	Version:   pythonVersion("import aiohttp; print('aiohttp', aiohttp.__version__)"),
 	Behaviour: pool.Behaviour{Watch: true, MaxIdle: 15 * time.Second},
 }
 

@@ -26,24 +26,34 @@ const python = "/usr/bin/python3"
 //     read=False, so urlopen raises on the first failure.
 //   - no margin, no hint: neither library reads Keep-Alive: timeout=N.
 var requestsAgent = &Kind{
-	Name:  "requests",
-	Help:  "Python requests (urllib3) with its defaults, a Session per lane, in Debian's python3",
-	Files: map[string][]byte{"agent.py": requestsAgentPy},
-	Argv:  []string{python, "agent.py"},
-	Missing: func() string {
-		if err := exec.Command(python, "-c", "import requests").Run(); err != nil {
-			return "Debian's python3 cannot import requests: apt-get install python3-requests"
-		}
-		return ""
-	},
-	Version: func() string {
-		out, err := exec.Command(python, "-c", "import requests, urllib3; print('requests', requests.__version__, 'urllib3', urllib3.__version__)").Output()
-		if err != nil {
-			return "python3: " + err.Error()
-		}
-		return strings.TrimSpace(string(out))
-	},
+	Name:      "requests",
+	Help:      "Python requests (urllib3) with its defaults, a Session per lane, in Debian's python3",
+	Files:     map[string][]byte{"agent.py": requestsAgentPy},
+	Argv:      []string{python, "agent.py"},
+	Missing:   pythonMissing("requests", "python3-requests"),
+	Version:   pythonVersion("import requests, urllib3; print('requests', requests.__version__, 'urllib3', urllib3.__version__)"),
 	Behaviour: pool.Behaviour{Probe: true},
 }
 
 func init() { Register(requestsAgent) }
+
+// pythonMissing says what to install when Debian's python3 cannot import module.
+func pythonMissing(module, pkg string) func() string {
+	return func() string {
+		if err := exec.Command(python, "-c", "import "+module).Run(); err != nil {
+			return "Debian's python3 cannot import " + module + ": apt-get install " + pkg
+		}
+		return ""
+	}
+}
+
+// pythonVersion runs script (which prints the library's versions) in Debian's python3.
+func pythonVersion(script string) func() string {
+	return func() string {
+		out, err := exec.Command(python, "-c", script).Output()
+		if err != nil {
+			return "python3: " + err.Error()
+		}
+		return strings.TrimSpace(string(out))
+	}
+}
