@@ -44,6 +44,10 @@ type Kind struct {
 
 var kinds = map[string]*Kind{}
 
+// DirPrefix begins the name of every agent's private directory (its working directory):
+// "idlerace-agent-KIND-*" under the system's temporary directory.
+const DirPrefix = "idlerace-agent-"
+
 // Register makes k a strategy named k.Name.
 func Register(k *Kind) {
 	kinds[k.Name] = k
@@ -155,7 +159,7 @@ func (c *clientKind) process() (*process, error) {
 			return nil, c.err
 		}
 	}
-	dir, err := os.MkdirTemp("", "idlerace-"+c.kind.Name+"-")
+	dir, err := os.MkdirTemp("", DirPrefix+c.kind.Name+"-")
 	if err != nil {
 		c.err = err
 		return nil, err

@@ -2,8 +2,6 @@ package agent
 
 import (
 	_ "embed"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/idlerace/idlerace/attack/pool"
@@ -31,23 +29,12 @@ var nodeAgentJS []byte
 // Node reads its whole seconds only, which for the builtin's sub-second hints means the
 // same thing: never reuse.
 var nodeAgent = &Kind{
-	Name:  "node-agent",
-	Help:  "Node's http.Agent (keepAlive: true), one per lane, in a node process",
-	Files: map[string][]byte{"agent.js": nodeAgentJS},
-	Argv:  []string{"node", "agent.js"},
-	Missing: func() string {
-		if _, err := exec.LookPath("node"); err != nil {
-			return "node is not on PATH: apt-get install nodejs"
-		}
-		return ""
-	},
-	Version: func() string {
-		out, err := exec.Command("node", "--version").Output()
-		if err != nil {
-			return "node: " + err.Error()
-		}
-		return "node " + strings.TrimSpace(string(out))
-	},
+	Name:      "node-agent",
+	Help:      "Node's http.Agent (keepAlive: true), one per lane, in a node process",
+	Files:     jsFiles(nodeAgentJS),
+	Argv:      []string{"node", "agent.js"},
+	Missing:   nodeMissing,
+	Version:   nodeVersion(`"node " + process.version`),
 	Behaviour: pool.Behaviour{Watch: true, UseHint: true, HintOnly: true, Margin: time.Second},
 }
 

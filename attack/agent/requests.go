@@ -2,18 +2,12 @@ package agent
 
 import (
 	_ "embed"
-	"os/exec"
-	"strings"
 
 	"github.com/idlerace/idlerace/attack/pool"
 )
 
 //go:embed requests/agent.py
 var requestsAgentPy []byte
-
-// python is Debian's interpreter: its python3-requests is what the kind tests, not
-// whatever python3 comes first on PATH.
-const python = "/usr/bin/python3"
 
 // requests: Python requests (urllib3 underneath) with its defaults, a Session per lane.
 //
@@ -28,7 +22,7 @@ const python = "/usr/bin/python3"
 var requestsAgent = &Kind{
 	Name:      "requests",
 	Help:      "Python requests (urllib3) with its defaults, a Session per lane, in Debian's python3",
-	Files:     map[string][]byte{"agent.py": requestsAgentPy},
+	Files:     pythonFiles(requestsAgentPy),
 	Argv:      []string{python, "agent.py"},
 	Missing:   pythonMissing("requests", "python3-requests"),
 	Version:   pythonVersion("import requests, urllib3; print('requests', requests.__version__, 'urllib3', urllib3.__version__)"),
@@ -36,24 +30,3 @@ var requestsAgent = &Kind{
 }
 
 func init() { Register(requestsAgent) }
-
-// pythonMissing says what to install when Debian's python3 cannot import module.
-func pythonMissing(module, pkg string) func() string {
-	return func() string {
-		if err := exec.Command(python, "-c", "import "+module).Run(); err != nil {
-			return "Debian's python3 cannot import " + module + ": apt-get install " + pkg
-		}
-		return ""
-	}
-}
-
-// pythonVersion runs script (which prints the library's versions) in Debian's python3.
-func pythonVersion(script string) func() string {
-	return func() string {
-		out, err := exec.Command(python, "-c", script).Output()
-		if err != nil {
-			return "python3: " + err.Error()
-		}
-		return strings.TrimSpace(string(out))
-	}
-}

@@ -3,46 +3,12 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idlerace/idlerace/internal/agentproc"
 )
-
-// agentPIDs lists the processes that parent started whose working directory is a
-// client agent's private directory (idlerace-node-agent-*).
-func agentPIDs(parent int) []string {
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if isAgent(e.Name()) && ppid(e.Name()) == parent {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
-
-func isAgent(pid string) bool {
-	cwd, err := os.Readlink(filepath.Join("/proc", pid, "cwd"))
-	return err == nil && strings.Contains(cwd, "/idlerace-node-agent-")
-}
-
-// ppid is pid's parent, from /proc/PID/stat (the field after the command's ")").
-func ppid(pid string) int {
-	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-	if err != nil {
-		return -1
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 2 {
-		return -1
-	}
-	n, _ := strconv.Atoi(fields[1])
-	return n
-}
 
 // A client agent dies with idlerace, however idlerace dies: SIGINT ends the cell and the
 // agent with it; SIGKILL gives idlerace no chance, and the parent-death signal kills the
@@ -66,7 +32,7 @@ func TestAgentsDieWithIdlerace(t *testing.T) {
 			go func() { done <- cmd.Wait() }()
 			deadline := time.Now().Add(time.Minute)
 			var agents []string
-			for agents = agentPIDs(cmd.Process.Pid); len(agents) == 0; agents = agentPIDs(cmd.Process.Pid) {
+			for agents = agentproc.Children(cmd.Process.Pid); len(agents) == 0; agents = agentproc.Children(cmd.Process.Pid) {
 				if time.Now().After(deadline) {
 					_ = cmd.Process.Kill()
 					t.Fatal("no agent process appeared within a minute")
@@ -82,7 +48,7 @@ func TestAgentsDieWithIdlerace(t *testing.T) {
 			}
 			// The agents this idlerace started (by pid, reparented once it died) go too.
 			for _, pid := range agents {
-				for isAgent(pid) {
+				for agentproc.Alive(pid) {
 					if time.Now().After(deadline.Add(time.Minute)) {
 						t.Fatalf("after %v, agent process %s is left", sig, pid)
 					}

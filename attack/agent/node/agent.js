@@ -7,7 +7,7 @@
 // free list (lib/_http_agent.js, installListeners: onClose/onRemove), but only when
 // the event loop runs; a request handed to the agent before then reuses the dead socket.
 const http = require('http');
-const readline = require('readline');
+const { now, out, serve } = require('./idlerace_agent.js');
 
 const lanes = new Map();
 function agentFor(n) {
@@ -17,18 +17,6 @@ function agentFor(n) {
     lanes.set(n, a);
   }
   return a;
-}
-
-const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux (libuv uv_hrtime)
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
-
-// waitUntil runs fn no earlier than at: a timer to within 1.5 ms, then setImmediate
-// turns, which let other lanes' I/O run in between (a spin would stall them).
-function waitUntil(at, fn) {
-  const ms = Number(at - now()) / 1e6;
-  if (ms > 2) setTimeout(() => waitUntil(at, fn), ms - 1.5);
-  else if (ms > 0) setImmediate(() => waitUntil(at, fn));
-  else fn();
 }
 
 // classify maps Node's errors to idlerace's classes. "socket hang up" (code ECONNRESET)
@@ -93,30 +81,6 @@ function send(m) {
   req.end(m.body || '');
 }
 
-const rl = readline.createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  let m;
-  try {
-    m = JSON.parse(line);
-  } catch (err) {
-    process.stderr.write(`node-agent: bad line: ${err.message}\n`);
-    return;
-  }
-  switch (m.op) {
-    case 'hello':
-      out({ op: 'hello', protocol: 1, kind: 'node-agent', library: 'node:http.Agent', version: process.version });
-      break;
-    case 'send':
-      waitUntil(BigInt(m.at_ns || 0), () => send(m));
-      break;
-    case 'close':
-      rl.close();
-      break;
-    default:
-      process.stderr.write(`node-agent: unknown op ${m.op}\n`);
-  }
-});
-rl.on('close', () => {
+serve('node-agent', 'node:http.Agent', process.version, send, () => {
   for (const a of lanes.values()) a.destroy();
-  process.exit(0);
 });
