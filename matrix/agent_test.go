@@ -4,38 +4,15 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idlerace/idlerace/internal/agentproc"
 )
 
-// agentProcesses lists this test process's children whose working directory is a client
-// agent's private directory (other processes on the machine may run agents of their own).
-func agentProcesses(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err != nil || !strings.Contains(cwd, "/idlerace-") || !strings.Contains(cwd, "-agent-") && !strings.Contains(cwd, "/idlerace-requests-") && !strings.Contains(cwd, "/idlerace-hyper-") && !strings.Contains(cwd, "/idlerace-aiohttp-") {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
-			out = append(out, e.Name()+" "+cwd)
-		}
-	}
-	return out
-}
-
-// A client kind is a strategy like any other: a cell of each (Node's http.Agent, Python
-// requests, hyper 0.14, each in its own process) measures the race against a server that sends no
+// A client kind is a strategy like any other: a cell of each (Node's http.Agent and
+// fetch, Python requests, aiohttp and httpx, libcurl, hyper 0.14, each in its own process) measures the race against a server that sends no
 // Keep-Alive hint, says which library and version it ran, matches its stale failures to
 // the server's closes, and leaves no agent process behind.
 func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
@@ -44,6 +21,9 @@ func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 		{"requests", "/usr/bin/python3", "python3-requests", "2."},
 		{"hyper", "/usr/bin/cargo", "cargo librust-hyper-dev librust-tokio-dev", "0.14"},
 		{"aiohttp", "/usr/bin/python3", "python3-aiohttp", "3."},
+		{"httpx", "/usr/bin/python3", "python3-httpx", "0."},
+		{"curl", "/usr/bin/python3", "python3-pycurl", "7."},
+		{"undici", "node", "nodejs", "6."},
 	} {
 		t.Run(k.kind, func(t *testing.T) {
 			if _, err := exec.LookPath(k.runtime); err != nil {
@@ -73,7 +53,7 @@ func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 			if c.NewConns >= c.Requests+c.Primes {
 				t.Errorf("%d new connections for %d requests and %d primes: the agent's lanes never reused", c.NewConns, c.Requests, c.Primes)
 			}
-			if left := agentProcesses(t); len(left) > 0 {
+			if left := agentproc.Children(os.Getpid()); len(left) > 0 {
 				t.Errorf("agent processes left after the cell: %v", left)
 			}
 		})

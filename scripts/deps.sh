@@ -5,9 +5,10 @@
 #                          embedded default, builtin upstream) need. Installs nothing else.
 #   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
 #                          netem path: nginx, python3-uvicorn, nodejs, iproute2, gcc
-#                          for the packet capture's cgo, python3-requests, python3-aiohttp and Debian's
-#                          cargo with the hyper 0.14 crates for the client kinds (for
-#                          `idlerace run -f examples/real-upstreams.yaml`, --latency netem:D)
+#                          for the packet capture's cgo, python3-requests, -aiohttp, -httpx,
+#                          -pycurl and Debian's cargo with the hyper 0.14 crates for the
+#                          client kinds (for `idlerace run -f examples/real-upstreams.yaml`,
+#                          --latency netem:D)
 #   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
 #                          tests) and prometheus (the Grafana dashboard's queries). The
 #                          default, and what `make test` and `make ci` call.
@@ -54,17 +55,20 @@ for cmd in "${!want[@]}"; do
 		missing+=("${want[$cmd]}")
 	fi
 done
-# Debian's uvicorn is a module of Debian's python3 (not whatever python3 is first on PATH).
-if ! /usr/bin/python3 -c 'import uvicorn' >/dev/null 2>&1; then
-	missing+=(python3-uvicorn)
-fi
-# The requests client kind (attack/agent) runs Debian's python3-requests.
-if ! /usr/bin/python3 -c 'import requests' >/dev/null 2>&1; then
-	missing+=(python3-requests)
-fi
-if ! /usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1; then
-	missing+=(python3-aiohttp)
-fi
+# Debian's uvicorn and the Python client kinds' libraries (attack/agent) are modules of
+# Debian's python3 (not whatever python3 is first on PATH).
+declare -A pymods=(
+	[uvicorn]=python3-uvicorn
+	[requests]=python3-requests
+	[aiohttp]=python3-aiohttp
+	[httpx]=python3-httpx
+	[pycurl]=python3-pycurl
+)
+for mod in "${!pymods[@]}"; do
+	if ! /usr/bin/python3 -c "import $mod" >/dev/null 2>&1; then
+		missing+=("${pymods[$mod]}")
+	fi
+done
 # The hyper client kind builds hyper 0.14 with Debian's cargo against Debian's crates.
 if [ ! -x /usr/bin/cargo ] || ! compgen -G "/usr/share/cargo/registry/hyper-0.14*" >/dev/null ||
 	! compgen -G "/usr/share/cargo/registry/tokio-1.*" >/dev/null || ! compgen -G "/usr/share/cargo/registry/serde_json-1.*" >/dev/null; then

@@ -110,8 +110,10 @@ func TestAgentConformance(t *testing.T) {
 }
 
 // A request into a connection the server has just closed fails with the library's own
-// error, classified: a raw listener answers one request, then closes without reading
-// the next.
+// error, classified, or, for a library that declares a replay of such a request, is
+// replayed on a new connection without the caller seeing a failure: a raw listener
+// answers one request, then closes without reading the next, and answers every request
+// on the connections after.
 func TestAgentClassifiesAClosedConnection(t *testing.T) {
 	for _, k := range registered() {
 		t.Run(k.Name, func(t *testing.T) {
@@ -121,25 +123,23 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ln.Close()
+			replayed := make(chan string, 4) // bodies read on the connections after the first
+			served := make(chan struct{})
 			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					return
+				defer close(served)
+				for n := 0; ; n++ {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					if n == 0 {
+						closeAfterOne(c)
+						continue
+					}
+					go answerAll(c, replayed)
 				}
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					c.Close()
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				// Wait for the second request's first byte, then close without answering:
-				// a FIN after the request arrived, before any response byte.
-				_, _ = br.Peek(1)
-				c.Close()
 			}()
+			defer func() { ln.Close(); <-served }()
 			url := "http://" + ln.Addr().String() + "/"
 			r1, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("a"))
 			first := tr.SendAt(context.Background(), r1, time.Time{})
@@ -148,6 +148,15 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 			}
 			r2, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("b"))
 			second := tr.SendAt(context.Background(), r2, time.Time{})
+			if b := k.Behaviour; b.Retries > 0 && !b.IdempotentOnly {
+				if second.Err != nil || second.Reused {
+					t.Fatalf("second: %+v: want the library's own replay to succeed on a new connection", second)
+				}
+				if body := <-replayed; body != "b" {
+					t.Errorf("the replay carried %q, want the second request's body", body)
+				}
+				return
+			}
 			if second.Err == nil || !second.Reused {
 				t.Fatalf("second: %+v: want a failure on the reused connection", second)
 			}
@@ -159,6 +168,41 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 				t.Errorf("class %q on a reused connection does not count as stale", second.Class)
 			}
 		})
+	}
+}
+
+// closeAfterOne answers c's first request, then waits for the second's first byte and
+// closes without answering: a FIN after the request arrived, before any response byte.
+func closeAfterOne(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, req.Body)
+	_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	_, _ = br.Peek(1)
+}
+
+// answerAll answers every request on c until the client closes it, sending each body
+// read to bodies.
+func answerAll(c net.Conn, bodies chan<- string) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		select {
+		case bodies <- string(b):
+		default:
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+			return
+		}
 	}
 }
 

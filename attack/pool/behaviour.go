@@ -22,6 +22,9 @@ type Behaviour struct {
 	// MaxIdle > 0: never reuse a connection idle longer than this, whatever T is (a
 	// library's own idle timeout: hyper's pool_idle_timeout).
 	MaxIdle time.Duration
+	// HintReplacesMaxIdle: a server's hint replaces MaxIdle rather than adding to it
+	// (undici's keepAliveTimeout gives way to Keep-Alive: timeout=N minus its threshold).
+	HintReplacesMaxIdle bool
 	// Retries: a stale failure is replayed up to this many times on a new connection,
 	// when the request may be replayed (IdempotentOnly limits that to idempotent methods).
 	Retries        int

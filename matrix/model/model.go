@@ -77,7 +77,7 @@ func (p Params) cdf(x time.Duration) float64 {
 // stale failure and the probability that the strategy retried one on the wire.
 func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) {
 	t := p.IdleTimeout
-	if b.MaxIdle > 0 && g > b.MaxIdle {
+	if b.MaxIdle > 0 && g > b.MaxIdle && !(b.HintReplacesMaxIdle && b.UseHint && p.Hint > 0) {
 		return 0, 0 // expired in the pool: a new connection
 	}
 	if b.Margin > 0 && !(b.HintOnly && p.Hint <= 0) {

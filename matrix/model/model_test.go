@@ -127,6 +127,34 @@ func TestHintOverridesBelievedTimeout(t *testing.T) {
 	}
 }
 
+// undici's keepAliveTimeout (4 s) caps reuse only when the server sends no hint; a
+// hint of N s replaces it with N - 2 s, and a hint of 2 s or less keeps nothing.
+func TestHintReplacesMaxIdle(t *testing.T) {
+	b := pool.Behaviour{Watch: true, MaxIdle: 4 * time.Second, UseHint: true, HintOnly: true,
+		HintReplacesMaxIdle: true, Margin: 2 * time.Second}
+	closedAt := func(t0 time.Duration) Params { // the server closes every connection t0 idle
+		return Params{IdleTimeout: t0, Skew: skew(t, "offset:0s")}
+	}
+	for _, c := range []struct {
+		name string
+		p    Params
+		gap  time.Duration
+		want float64
+	}{
+		{"no hint, idle past the library's 4 s: a new connection", closedAt(3 * time.Second), 5 * time.Second, 0},
+		{"no hint, within 4 s, at the close (inside the notify lag): stale", closedAt(3 * time.Second), 3 * time.Second, 1},
+		{"hint 10 s replaces the 4 s cap: reused at 5 s, at the close", withHint(closedAt(5*time.Second), 10*time.Second), 5 * time.Second, 1},
+		{"hint 10 s: past 8 s, a new connection", withHint(closedAt(5*time.Second), 10*time.Second), 9 * time.Second, 0},
+		{"hint 2 s: nothing is kept", withHint(closedAt(100*time.Millisecond), 2*time.Second), 200 * time.Millisecond, 0},
+	} {
+		if s, _ := Fail(b, c.p, c.gap); s != c.want {
+			t.Errorf("%s: stale %v, want %v", c.name, s, c.want)
+		}
+	}
+}
+
+func withHint(p Params, h time.Duration) Params { p.Hint = h; return p }
+
 func TestUnexposedRequestsDiluteTheRate(t *testing.T) {
 	gaps := []time.Duration{200 * time.Millisecond, 200 * time.Millisecond}
 	r, _ := Predict(behaviour(t, "blind"), Params{IdleTimeout: 100 * time.Millisecond}, gaps, 4)
