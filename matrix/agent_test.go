@@ -12,8 +12,8 @@ import (
 )
 
 // A client kind is a strategy like any other: a cell of each (Node's http.Agent and
-// fetch, Python requests, aiohttp and httpx, libcurl, hyper 0.14, each in its own process) measures the race against a server that sends no
-// Keep-Alive hint, says which library and version it ran, matches its stale failures to
+// fetch, Python requests, aiohttp and httpx, libcurl, the JDK's HttpClient, hyper 0.14,
+// each in its own process) measures the race against a server that sends no Keep-Alive hint, says which library and version it ran, matches its stale failures to
 // the server's closes, and leaves no agent process behind.
 func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 	for _, k := range []struct{ kind, runtime, install, version string }{
@@ -24,6 +24,7 @@ func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 		{"httpx", "/usr/bin/python3", "python3-httpx", "0."},
 		{"curl", "/usr/bin/python3", "python3-pycurl", "7."},
 		{"undici", "node", "nodejs", "6."},
+		{"java", "java", "openjdk-17-jdk-headless libjackson2-databind-java", "17."},
 	} {
 		t.Run(k.kind, func(t *testing.T) {
 			if _, err := exec.LookPath(k.runtime); err != nil {

@@ -6,9 +6,9 @@
 #   scripts/deps.sh real   run's, plus the Debian packages of the real upstreams and the
 #                          netem path: nginx, python3-uvicorn, nodejs, iproute2, gcc
 #                          for the packet capture's cgo, python3-requests, -aiohttp, -httpx,
-#                          -pycurl and Debian's cargo with the hyper 0.14 crates for the
-#                          client kinds (for `idlerace run -f examples/real-upstreams.yaml`,
-#                          --latency netem:D)
+#                          -pycurl, a JDK with Jackson, and Debian's cargo with the hyper
+#                          0.14 crates for the client kinds (for `idlerace run -f
+#                          examples/real-upstreams.yaml`, --latency netem:D)
 #   scripts/deps.sh test   real's, plus what only tests use: chromium (the report's browser
 #                          tests) and prometheus (the Grafana dashboard's queries). The
 #                          default, and what `make test` and `make ci` call.
@@ -41,6 +41,8 @@ declare -A want=(
 	[ip]=iproute2
 	[tc]=iproute2
 	[node]=nodejs
+	# The java client kind runs the JDK's single-file launcher (JDK 17 is Debian 12's).
+	[java]=openjdk-17-jdk-headless
 	# The wire view (upstreams/wire) captures through gopacket's afpacket, which is cgo:
 	# without a C compiler Go builds without cgo and cells say "built without cgo".
 	[gcc]="gcc libc6-dev"
@@ -69,6 +71,10 @@ for mod in "${!pymods[@]}"; do
 		missing+=("${pymods[$mod]}")
 	fi
 done
+# The java client kind reads and writes the agent protocol's JSON with Debian's Jackson.
+if [ ! -e /usr/share/java/jackson-databind.jar ]; then
+	missing+=(libjackson2-databind-java)
+fi
 # The hyper client kind builds hyper 0.14 with Debian's cargo against Debian's crates.
 if [ ! -x /usr/bin/cargo ] || ! compgen -G "/usr/share/cargo/registry/hyper-0.14*" >/dev/null ||
 	! compgen -G "/usr/share/cargo/registry/tokio-1.*" >/dev/null || ! compgen -G "/usr/share/cargo/registry/serde_json-1.*" >/dev/null; then

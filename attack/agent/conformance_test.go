@@ -110,7 +110,7 @@ func TestAgentConformance(t *testing.T) {
 }
 
 // A request into a connection the server has just closed fails with the library's own
-// error, classified, or, for a library that declares a replay of such a request, is
+// error, classified, or, for a library that declares a replay of a POST, is
 // replayed on a new connection without the caller seeing a failure: a raw listener
 // answers one request, then closes without reading the next, and answers every request
 // on the connections after.
@@ -148,7 +148,7 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 			}
 			r2, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("b"))
 			second := tr.SendAt(context.Background(), r2, time.Time{})
-			if b := k.Behaviour; b.Retries > 0 && !b.IdempotentOnly {
+			if k.Behaviour.Replays(http.MethodPost) {
 				if second.Err != nil || second.Reused {
 					t.Fatalf("second: %+v: want the library's own replay to succeed on a new connection", second)
 				}

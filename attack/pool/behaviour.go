@@ -1,6 +1,11 @@
 package pool
 
-import "time"
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Behaviour is what the race model needs to know about a strategy spec. Strategies fill
 // it in through Modeller; the zero value is blind.
@@ -29,4 +34,27 @@ type Behaviour struct {
 	// when the request may be replayed (IdempotentOnly limits that to idempotent methods).
 	Retries        int
 	IdempotentOnly bool
+	// RetryMethods, when set, are the only methods replayed, space-separated, in place of
+	// IdempotentOnly's set (the JDK's HttpClient replays GET and HEAD alone).
+	RetryMethods string
+}
+
+// Replays says whether the behaviour replays a stale failure of a request with method.
+func (b Behaviour) Replays(method string) bool {
+	if b.Retries <= 0 {
+		return false
+	}
+	if b.RetryMethods != "" {
+		return slices.Contains(strings.Fields(b.RetryMethods), method)
+	}
+	return !b.IdempotentOnly || Idempotent(method)
+}
+
+// Idempotent says whether method is idempotent by RFC 9110 (section 9.2.2); "" is GET.
+func Idempotent(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }

@@ -95,10 +95,10 @@ func closedPort(t *testing.T) string {
 func TestStrategiesListsEveryStrategyOnOneLine(t *testing.T) {
 	code, out, _ := run(t, "strategies")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 14 {
+	if code != 0 || len(lines) != 15 {
 		t.Fatalf("exit %d, %d lines:\n%s", code, len(lines), out)
 	}
-	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "retry-only", "stdlib", "node-agent", "requests", "hyper", "aiohttp", "httpx", "curl", "undici"} {
+	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "retry-only", "stdlib", "node-agent", "requests", "hyper", "aiohttp", "httpx", "curl", "undici", "java"} {
 		if !strings.Contains(out, name) {
 			t.Errorf("missing %s", name)
 		}

@@ -19,7 +19,6 @@ package model
 
 import (
 	"iter"
-	"net/http"
 	"time"
 
 	"github.com/idlerace/idlerace/attack/pool"
@@ -107,7 +106,7 @@ func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) 
 	if wire < 0 {
 		wire = 0
 	}
-	if b.Retries > 0 && (!b.IdempotentOnly || idempotent(p.Method)) {
+	if b.Replays(p.Method) {
 		// A replay goes on a new connection, which cannot be stale.
 		return 0, wire
 	}
@@ -139,12 +138,4 @@ func PredictWeighted(b pool.Behaviour, p Params, gaps iter.Seq2[time.Duration, i
 		retried += r * float64(n)
 	}
 	return stale / float64(requests), retried / float64(requests)
-}
-
-func idempotent(method string) bool {
-	switch method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }

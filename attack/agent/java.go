@@ -1,0 +1,63 @@
+package agent
+
+import (
+	_ "embed"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/idlerace/idlerace/attack/pool"
+)
+
+//go:embed java/Agent.java
+var javaAgentSource []byte
+
+// The JDK's own parts the java agent needs: the single-file source launcher (JDK 11+)
+// runs Agent.java as it is, so there is no build to cache; Debian's Jackson reads and
+// writes the protocol's JSON.
+var javaClasspath = []string{"/usr/share/java/jackson-databind.jar", "/usr/share/java/jackson-core.jar", "/usr/share/java/jackson-annotations.jar"}
+
+const javaPackages = "openjdk-17-jdk-headless libjackson2-databind-java"
+
+// java: the JDK's java.net.http.HttpClient with its defaults (HttpClient.newHttpClient()),
+// a client per lane.
+//
+// Behaviour, from JDK 17's jdk.internal.net.http:
+//   - like watch: ConnectionPool.CleanupTrigger reads a pooled connection and removes it
+//     on anything that comes in, the server's FIN included (onComplete), once the
+//     selector thread runs; a request handed out first goes on the closed connection.
+//   - ConnectionPool.KEEP_ALIVE (jdk.httpclient.keepalive.timeout, 1200 s): MaxIdle.
+//   - one replay of GET and HEAD only: MultiExchange.getExceptionalCF retries once on
+//     ConnectionExpiredException when canRetryRequest (isIdempotentRequest: "GET",
+//     "HEAD"); a POST fails with the connection's own error.
+//   - no hint: JDK 17 does not read Keep-Alive: timeout=N.
+var javaAgent = &Kind{
+	Name:  "java",
+	Help:  "the JDK's java.net.http.HttpClient with its defaults, a client per lane, run from source by the JDK",
+	Files: map[string][]byte{"Agent.java": javaAgentSource},
+	Argv: []string{"java", "-cp", strings.Join(javaClasspath, ":"),
+		"--add-opens", "java.net.http/jdk.internal.net.http=ALL-UNNAMED", "Agent.java"},
+	Missing: func() string {
+		if _, err := exec.LookPath("java"); err != nil {
+			return "java is not on PATH: apt-get install " + javaPackages
+		}
+		for _, jar := range javaClasspath {
+			if _, err := os.Stat(jar); err != nil {
+				return "no " + jar + ": apt-get install libjackson2-databind-java"
+			}
+		}
+		return ""
+	},
+	Version: func() string {
+		out, err := exec.Command("java", "-version").CombinedOutput()
+		if err != nil {
+			return "java: " + err.Error()
+		}
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		return first
+	},
+	Behaviour: pool.Behaviour{Watch: true, MaxIdle: 1200 * time.Second, Retries: 1, RetryMethods: "GET HEAD"},
+}
+
+func init() { Register(javaAgent) }
