@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -34,8 +35,11 @@ type CellSpec struct {
 	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
 	IdleTimeout time.Duration
 	Method      string
-	Seed        uint64
-	Repeat      int
+	// OwnT says T was set for this cell alone (a matrix include entry), not for the whole
+	// matrix: the cell's ID then names it, so cells that differ only in T stay apart.
+	OwnT   bool
+	Seed   uint64
+	Repeat int
 	// RequestTimeout bounds each request from its write to the end of its response
 	// (pool.Config.RequestTimeout; 0 means its default, 30s like vegeta's -timeout).
 	// Not part of the cell's identity: it bounds a broken server, not the race.
@@ -125,9 +129,18 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	return p, nil
 }
 
-// ID is the cell's stable identifier.
+// ID is the cell's stable identifier: its five axes, repeat, and the settings that set
+// it apart from its neighbours where they are not the default (a method other than POST,
+// a T of its own).
 func (p *Prepared) ID() string {
-	return results.CellID(p.Strategy.String(), p.Upstream.String(), p.Skew.String(), p.Latency.String(), p.Load.String(), p.Spec.Repeat)
+	var settings []string
+	if p.Spec.Method != http.MethodPost {
+		settings = append(settings, strings.ToLower(p.Spec.Method))
+	}
+	if p.Spec.OwnT {
+		settings = append(settings, "t="+p.Spec.IdleTimeout.String())
+	}
+	return results.CellID(p.Strategy.String(), p.Upstream.String(), p.Skew.String(), p.Latency.String(), p.Load.String(), p.Spec.Repeat, settings...)
 }
 
 // Outcome is a measured cell with its latency histogram.

@@ -60,7 +60,7 @@ func withDuration(load string, d time.Duration) string {
 // include entries as a GitHub Actions matrix treats them: an entry whose axis values
 // all agree with a combination adds its settings (idle_timeout, method) to it; an entry
 // that agrees with none becomes a combination of its own, its missing axes taking each
-// axis's first value. Each combination runs Repeats times.
+// axis's first value (and later includes do not add to it). Each combination runs Repeats times.
 func (f *File) Cells() ([]CellSpec, error) {
 	type combo map[string]string
 	var combos []combo
@@ -100,9 +100,12 @@ func (f *File) Cells() ([]CellSpec, error) {
 		}
 	}
 	combos = kept
+	// Includes add settings to the axes' own combinations only: one that another include
+	// made is a measurement of its own (GET and POST of the same client are two cells).
+	axes := len(combos)
 	for _, e := range f.Include {
 		added := false
-		for _, c := range combos {
+		for _, c := range combos[:axes] {
 			if matches(c, e, true) {
 				// An include never overwrites an axis value, only adds settings.
 				for k, v := range e.Values {
@@ -124,9 +127,10 @@ func (f *File) Cells() ([]CellSpec, error) {
 	}
 	var cells []CellSpec
 	for _, c := range combos {
-		idle := f.IdleTimeout
+		idle, ownT := f.IdleTimeout, false
 		if v, ok := c["idle_timeout"]; ok {
 			idle, _ = time.ParseDuration(v) // checked when the file was read
+			ownT = idle != f.IdleTimeout
 		}
 		method := f.Method
 		if v, ok := c["method"]; ok {
@@ -135,7 +139,7 @@ func (f *File) Cells() ([]CellSpec, error) {
 		for r := 0; r < f.Repeats; r++ {
 			cells = append(cells, CellSpec{
 				Strategy: c["strategy"], Upstream: c["upstream"], Skew: c["skew"], Latency: c["latency"],
-				Load: withDuration(c["load"], f.Duration), IdleTimeout: idle, Method: method, Seed: f.Seed, Repeat: r,
+				Load: withDuration(c["load"], f.Duration), IdleTimeout: idle, OwnT: ownT, Method: method, Seed: f.Seed, Repeat: r,
 			})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/idlerace/idlerace/matrix"
+	"github.com/idlerace/idlerace/results"
 )
 
 func parse(t *testing.T, src string) []matrix.CellSpec {
@@ -69,6 +70,43 @@ include:
 		if c.IdleTimeout != want {
 			t.Errorf("%s/%s: idle timeout %s, want %s", c.Strategy, c.Skew, c.IdleTimeout, want)
 		}
+	}
+}
+
+// Include entries that differ only in method or T are different measurements, with
+// different IDs; a cell with the defaults (POST, the matrix's T) keeps the ID of the five
+// axes alone, as runs stored before the method and T were part of it have.
+func TestCellsDifferingInMethodOrTHaveTheirOwnIDs(t *testing.T) {
+	cells := parse(t, `
+idle_timeout: 200ms
+strategies: [watch]
+include:
+  - {strategy: requests, upstream: uvicorn, idle_timeout: 1s, method: GET}
+  - {strategy: requests, upstream: uvicorn, idle_timeout: 1s, method: POST}
+  - {strategy: requests, upstream: uvicorn, idle_timeout: 2s, method: POST}
+`)
+	ids := map[string]bool{}
+	for _, c := range cells {
+		p, err := matrix.Prepare(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids[p.ID()] {
+			t.Errorf("two cells share the ID %s", p.ID())
+		}
+		ids[p.ID()] = true
+	}
+	if len(ids) != 4 {
+		t.Fatalf("%d IDs for %d cells: %v", len(ids), len(cells), ids)
+	}
+	for id := range ids {
+		if strings.HasPrefix(id, "requests.") && !strings.Contains(id, ".t-1s.") && !strings.Contains(id, ".t-2s.") {
+			t.Errorf("%s: a cell with its own T does not name it", id)
+		}
+	}
+	p, _ := matrix.Prepare(cells[0])
+	if want := results.CellID("watch", "builtin", "none", "0", p.Load.String(), 0); p.ID() != want {
+		t.Errorf("the default cell's ID %s, want %s (the five axes alone)", p.ID(), want)
 	}
 }
 

@@ -74,8 +74,8 @@ func Run(ctx context.Context, specs []CellSpec, opts RunOptions) (*results.Summa
 		}
 		prepared[i] = p
 		if j, dup := index[p.ID()]; dup {
-			return nil, bad(fmt.Errorf("cells %d and %d are the same measurement (%s / %s / %s / %s / %s, repeat %d): list each combination once",
-				j+1, i+1, p.Strategy, p.Upstream, p.Skew, p.Latency, p.Load, s.Repeat))
+			return nil, bad(fmt.Errorf("cells %d and %d are the same measurement (%s / %s / %s / %s / %s, %s at T = %s, repeat %d): list each combination once",
+				j+1, i+1, p.Strategy, p.Upstream, p.Skew, p.Latency, p.Load, p.Spec.Method, p.Spec.IdleTimeout, s.Repeat))
 		}
 		index[p.ID()] = i
 	}

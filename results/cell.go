@@ -47,12 +47,17 @@ const maxCellIDReadable = 200
 // The hash is the first 8 hex digits of the SHA-256 of the raw fields and the decimal
 // repeat joined by NUL bytes, so cells whose fields differ only in ways the readable
 // part loses (case, punctuation, truncation) still get different IDs.
-func CellID(strategy, upstream, skew, latency, load string, repeat int) string {
-	raw := []string{strategy, upstream, skew, latency, load, strconv.Itoa(repeat)}
+//
+// settings are what else sets the cell apart where it is not the default ("get" for a GET
+// cell, "t-1s" for a cell whose T an include entry set): each is a further field, read
+// after the load, and hashed after the repeat. A cell without any keeps the ID it had
+// before settings existed, so runs stored then still compare.
+func CellID(strategy, upstream, skew, latency, load string, repeat int, settings ...string) string {
+	raw := append([]string{strategy, upstream, skew, latency, load, strconv.Itoa(repeat)}, settings...)
 	sum := sha256.Sum256([]byte(strings.Join(raw, "\x00")))
 
-	parts := make([]string, 0, 6)
-	for _, f := range raw[:5] {
+	parts := make([]string, 0, len(raw))
+	for _, f := range append(raw[:5:5], settings...) {
 		parts = append(parts, safeIDPart(f))
 	}
 	parts = append(parts, "r"+strconv.Itoa(repeat))
