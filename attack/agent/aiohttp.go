@@ -22,6 +22,8 @@ var aiohttpAgentPy []byte
 //   - no retry in 3.8's ClientSession._request; no Keep-Alive hint.
 var aiohttpAgent = &Kind{
 	Name:      "aiohttp",
+	Usage:     "aiohttp[:keepalive_timeout=D]",
+	Options:   idleOption("aiohttp", "keepalive_timeout", false),
 	Help:      "aiohttp's ClientSession with its defaults, a session per lane, in Debian's python3",
 	Files:     map[string][]byte{"agent.py": aiohttpAgentPy},
 	Argv:      []string{python, "agent.py"},

@@ -228,3 +228,54 @@ func TestHungAgentIsKilledAndItsRequestClassified(t *testing.T) {
 	}
 	tr.CloseIdleConnections()
 }
+
+// A kind's idle-timeout option reaches its library: a lane reuses its connection after a
+// short gap, then, after a gap well past the option's value (and well inside the
+// library's default), opens a new one.
+func TestIdleOptionReachesTheLibrary(t *testing.T) {
+	for _, c := range []struct {
+		spec        string
+		short, long time.Duration
+	}{
+		{"undici:keep_alive_timeout=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
+		{"httpx:keepalive_expiry=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
+		{"aiohttp:keepalive_timeout=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
+		{"curl:maxage_conn=1s", 20 * time.Millisecond, 2500 * time.Millisecond},
+		{"java:keepalive_timeout=1s", 20 * time.Millisecond, 2500 * time.Millisecond},
+		{"hyper:pool_idle_timeout=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			s, err := pool.Parse(c.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck := s.Parts[0].(*clientKind)
+			if what := ck.kind.Missing(); what != "" {
+				if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
+					t.Fatalf("%s: %s", ck.kind.Name, what)
+				}
+				t.Skipf("skipped: %s", what)
+			}
+			tr := ck.NewTransport(pool.Config{RequestTimeout: 5 * time.Second}).(pool.Timed)
+			defer tr.CloseIdleConnections()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+			defer srv.Close()
+			send := func(at time.Time) pool.TimedResult {
+				r, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("x"))
+				res := tr.SendAt(context.Background(), r, at)
+				if res.Err != nil {
+					t.Fatalf("%+v", res)
+				}
+				return res
+			}
+			first := send(time.Time{})
+			second := send(first.End.Add(c.short))
+			if !second.Reused {
+				t.Fatalf("after %v: a new connection, want the lane's one reused", c.short)
+			}
+			if third := send(second.End.Add(c.long)); third.Reused {
+				t.Errorf("after %v idle, past %s: the connection was reused", c.long, c.spec)
+			}
+		})
+	}
+}

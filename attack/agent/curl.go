@@ -24,6 +24,8 @@ var curlAgentPy []byte
 //     all it ever takes.
 var curlAgent = &Kind{
 	Name:      "curl",
+	Usage:     "curl[:maxage_conn=D]",
+	Options:   idleOption("curl", "maxage_conn", true),
 	Help:      "libcurl's connection cache with its defaults (pycurl), an easy handle per lane, in Debian's python3",
 	Files:     pythonFiles(curlAgentPy),
 	Argv:      []string{python, "agent.py"},

@@ -22,6 +22,8 @@ var httpxAgentPy []byte
 //   - no retry: the pool replays only ConnectionNotAvailable, a connection found busy.
 var httpxAgent = &Kind{
 	Name:      "httpx",
+	Usage:     "httpx[:keepalive_expiry=D]",
+	Options:   idleOption("httpx", "keepalive_expiry", false),
 	Help:      "httpx's Client with its defaults (httpcore), a Client per lane, in Debian's python3",
 	Files:     pythonFiles(httpxAgentPy),
 	Argv:      []string{python, "agent.py"},

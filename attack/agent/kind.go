@@ -320,3 +320,29 @@ func (l *lane) Stats() pool.Stats {
 	defer l.mu.Unlock()
 	return l.stats
 }
+
+// idleOption is the Options of a kind whose setting is its library's idle timeout for
+// pooled connections, under the name the library gives it (undici's keepAliveTimeout as
+// keep_alive_timeout, httpx's keepalive_expiry, libcurl's CURLOPT_MAXAGE_CONN as
+// maxage_conn): the agent gets it as --max-idle-ns, the model as MaxIdle. wholeSeconds:
+// the library takes whole seconds only.
+func idleOption(kind, name string, wholeSeconds bool) func(o *pool.Options) (Settings, error) {
+	// The spec parser has already named the kind in any error it wraps.
+	return func(o *pool.Options) (Settings, error) {
+		set := Settings{Canonical: kind}
+		if !o.Has(name) {
+			return set, nil
+		}
+		d, err := o.Duration(name, 0, false)
+		if err != nil {
+			return set, err
+		}
+		if wholeSeconds && d%time.Second != 0 {
+			return set, fmt.Errorf("%s=%s: whole seconds only (1s, 5s, ...)", name, d)
+		}
+		set.Args = []string{"--max-idle-ns", fmt.Sprint(d.Nanoseconds())}
+		set.Canonical += ":" + name + "=" + d.String()
+		set.Behave = func(b *pool.Behaviour) { b.MaxIdle = d }
+		return set, nil
+	}
+}

@@ -23,6 +23,8 @@ var undiciAgentJS []byte
 //     keepAliveMaxTimeout (600 s), and with that <= 0 the socket is not kept at all.
 var undiciAgent = &Kind{
 	Name:    "undici",
+	Usage:   "undici[:keep_alive_timeout=D]",
+	Options: idleOption("undici", "keep_alive_timeout", false),
 	Help:    "Node's built-in fetch (undici) with its defaults, an undici Agent per lane, in a node process",
 	Files:   jsFiles(undiciAgentJS),
 	Argv:    []string{"node", "agent.js"},

@@ -16,6 +16,18 @@ import time
 import aiohttp
 
 
+def keepalive():
+    # The kind's keepalive_timeout option (--max-idle-ns N), or None: aiohttp's 15 s.
+    args = sys.argv[1:]
+    for i, a in enumerate(args[:-1]):
+        if a == "--max-idle-ns":
+            return int(args[i + 1]) / 1e9
+    return None
+
+
+KEEPALIVE = keepalive()
+
+
 def out(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -53,7 +65,8 @@ class Lane:
 
         tc.on_connection_reuseconn.append(reused)
         tc.on_request_headers_sent.append(headers_sent)
-        self.connector = aiohttp.TCPConnector(limit=1)
+        kw = {} if KEEPALIVE is None else {"keepalive_timeout": KEEPALIVE}
+        self.connector = aiohttp.TCPConnector(limit=1, **kw)
         self.session = aiohttp.ClientSession(connector=self.connector, trace_configs=[tc])
         self.turn = asyncio.Lock()
 

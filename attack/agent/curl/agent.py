@@ -19,7 +19,7 @@ import time
 
 import pycurl
 
-from idlerace_agent import serve
+from idlerace_agent import max_idle, serve
 
 # libcurl's error codes (curl/curl.h) that name a stale connection or a timeout.
 CURLE_OPERATION_TIMEDOUT = 28
@@ -53,6 +53,8 @@ class Client:
         # fires only with VERBOSE, which changes nothing else.
         self.c.setopt(pycurl.VERBOSE, 1)
         self.c.setopt(pycurl.DEBUGFUNCTION, self.debug)
+        if max_idle() is not None:
+            self.c.setopt(pycurl.MAXAGE_CONN, int(max_idle()))
 
     def debug(self, kind, data):
         if kind == pycurl.INFOTYPE_HEADER_OUT:

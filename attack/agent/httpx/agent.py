@@ -15,7 +15,7 @@ import time
 import httpcore
 import httpx
 
-from idlerace_agent import causes, serve
+from idlerace_agent import causes, max_idle, serve
 
 
 def classify(exc, wrote):
@@ -33,10 +33,15 @@ def classify(exc, wrote):
 
 
 class Client:
-    """A lane's httpx.Client: its default Limits and keepalive_expiry."""
+    """A lane's httpx.Client: its default Limits, keepalive_expiry unless the spec sets it."""
 
     def __init__(self):
-        self.client = httpx.Client()
+        expiry = max_idle()
+        if expiry is None:
+            self.client = httpx.Client()
+        else:  # httpx's DEFAULT_LIMITS with the kind's keepalive_expiry
+            self.client = httpx.Client(limits=httpx.Limits(max_connections=100, max_keepalive_connections=20,
+                                                           keepalive_expiry=expiry))
 
     def close(self):
         self.client.close()

@@ -225,6 +225,13 @@ public class Agent {
     }
 
     public static void main(String[] args) throws Exception {
+        // The kind's keepalive_timeout option (--max-idle-ns N): the pool reads
+        // jdk.httpclient.keepalive.timeout (whole seconds) once, when the first client is made.
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals("--max-idle-ns")) {
+                System.setProperty("jdk.httpclient.keepalive.timeout", Long.toString(Long.parseLong(args[i + 1]) / 1_000_000_000L));
+            }
+        }
         Map<Integer, Lane> lanes = new HashMap<>();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String version = System.getProperty("java.runtime.version");

@@ -14,6 +14,16 @@ import time
 _out_lock = threading.Lock()
 
 
+def max_idle():
+    """The kind's idle-timeout option in seconds (--max-idle-ns N on the command line),
+    or None: the library's default."""
+    args = sys.argv[1:]
+    for i, a in enumerate(args[:-1]):
+        if a == "--max-idle-ns":
+            return int(args[i + 1]) / 1e9
+    return None
+
+
 def out(obj):
     line = json.dumps(obj)
     with _out_lock:

@@ -23,11 +23,16 @@ const { now, out, serve } = require('./idlerace_agent.js');
 fetch('data:,').catch(() => {}); // creates the global dispatcher
 const Agent = globalThis[Symbol.for('undici.globalDispatcher.1')].constructor;
 
+// The kind's keep_alive_timeout option (--max-idle-ns N): undici's keepAliveTimeout.
+const opts = { connections: 1 };
+const i = process.argv.indexOf('--max-idle-ns');
+if (i > 0 && process.argv[i + 1]) opts.keepAliveTimeout = Number(BigInt(process.argv[i + 1]) / 1000000n);
+
 const lanes = new Map();
 function laneFor(n) {
   let l = lanes.get(n);
   if (!l) {
-    l = { agent: new Agent({ connections: 1 }), socket: null };
+    l = { agent: new Agent(opts), socket: null };
     lanes.set(n, l);
   }
   return l;
