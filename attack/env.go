@@ -163,6 +163,9 @@ func (e *Env) sendTimed(ctx context.Context, tt pool.Timed, intended time.Time, 
 	res := tt.SendAt(ctx, req, intended)
 	r.Start, r.End, r.Code, r.BytesIn = res.Start, res.End, res.Status, res.BytesIn
 	r.Reused, r.FirstReused, r.LocalPort = res.Reused, res.Reused, res.LocalPort
+	if res.Attempts > 1 { // a retry in front of the library replayed it
+		r.Attempts, r.FirstReused = res.Attempts, res.FirstReused
+	}
 	switch {
 	case res.Err != nil:
 		r.Err, r.Class = res.Err, res.Class

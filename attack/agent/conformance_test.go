@@ -279,3 +279,86 @@ func TestIdleOptionReachesTheLibrary(t *testing.T) {
 		})
 	}
 }
+
+// A retry in front of a client kind (the seed's third remedy: hyper+retry-only) replays
+// the stale failure the library hands back, on a new connection: the caller sees the
+// replay's success, the lane counts one retry, and the server gets the request again.
+func TestRetryInFrontOfAClientKindReplaysItsStaleFailure(t *testing.T) {
+	s, err := pool.Parse("hyper+retry-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if what := hyperAgent.Missing(); what != "" {
+		if os.Getenv("IDLERACE_REQUIRE_REAL") == "1" {
+			t.Fatal(what)
+		}
+		t.Skipf("skipped: %s", what)
+	}
+	if b := s.Behaviour(); !b.Watch || b.Retries != 1 || !b.Replays(http.MethodPost) {
+		t.Errorf("hyper+retry-only models as %+v: want hyper's watch with a replay of any method", b)
+	}
+	tr := pool.New(s, pool.Config{RequestTimeout: 5 * time.Second}).(pool.Timed)
+	defer tr.CloseIdleConnections()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayed := make(chan string, 4)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				closeAfterOne(c)
+				continue
+			}
+			go answerAll(c, replayed)
+		}
+	}()
+	defer func() { ln.Close(); <-served }()
+	url := "http://" + ln.Addr().String() + "/"
+	r1, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("a"))
+	if first := tr.SendAt(context.Background(), r1, time.Time{}); first.Err != nil {
+		t.Fatalf("first: %+v", first)
+	}
+	r2, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("b"))
+	second := tr.SendAt(context.Background(), r2, time.Time{})
+	if second.Err != nil || second.Attempts != 2 || !second.FirstReused || second.Reused {
+		t.Fatalf("second: %+v: want success on a new connection after a stale first attempt", second)
+	}
+	if body := <-replayed; body != "b" {
+		t.Errorf("the replay carried %q, want the second request's body", body)
+	}
+	if st := tr.Stats(); st.Retries != 1 {
+		t.Errorf("stats %+v: want 1 retry", st)
+	}
+}
+
+// A retry in front of a library that replays some methods itself adds to them.
+func TestRetryInFrontOfAClientKindAddsToItsOwnReplays(t *testing.T) {
+	for _, c := range []struct {
+		spec, method string
+		want         bool
+	}{
+		{"curl+retry-only:methods=idempotent", http.MethodPost, true}, // libcurl replays any method itself
+		{"java+retry-only:methods=idempotent", http.MethodPut, true},
+		{"java+retry-only:methods=idempotent", http.MethodPost, false},
+		{"java", http.MethodPut, false},
+		{"retry-only+requests", http.MethodPost, true}, // order does not matter
+	} {
+		s, err := pool.Parse(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Behaviour().Replays(c.method); got != c.want {
+			t.Errorf("%s replays %s: %v, want %v", c.spec, c.method, got, c.want)
+		}
+	}
+	if _, err := pool.Parse("hyper+read-probe"); err == nil || !strings.Contains(err.Error(), "takes only a retry") {
+		t.Errorf("hyper+read-probe: %v, want refused: the library owns its pool", err)
+	}
+}

@@ -118,6 +118,10 @@ func (c *clientKind) Client() (kind, library, version string) {
 
 func (c *clientKind) String() string { return c.set.Canonical }
 
+// AcceptsRetry lets a retry stand in front of the library (hyper+retry-only): each lane
+// hands back its failures, classified, for it to replay.
+func (c *clientKind) AcceptsRetry() {}
+
 // Model gives the model the library's behaviour.
 func (c *clientKind) Model(b *pool.Behaviour) {
 	*b = c.kind.Behaviour

@@ -107,7 +107,15 @@ func New(spec *Spec, cfg Config) Transport {
 	cfg = cfg.withDefaults()
 	for _, s := range spec.Parts {
 		if tm, ok := s.(TransportMaker); ok {
-			return tm.NewTransport(cfg)
+			t := tm.NewTransport(cfg)
+			for _, o := range spec.Parts {
+				if r, ok := o.(Retrier); ok {
+					if tt, ok := t.(Timed); ok {
+						return &retryingTimed{Timed: tt, r: r}
+					}
+				}
+			}
+			return t
 		}
 	}
 	p := &Pool{cfg: cfg, idle: map[string][]*Conn{}}

@@ -45,9 +45,14 @@ func (r retryOnly) Retry(req *http.Request, err *Error, attempt int) bool {
 	return !r.idempotentOnly || idempotent(req)
 }
 
+// Model adds the retry to what the strategy it stands in front of does: a library that
+// replays any method itself (libcurl) still does behind a retry of idempotent ones, and
+// the union of the JDK's GET and HEAD with either set is that set.
 func (r retryOnly) Model(b *Behaviour) {
-	b.Retries = r.max
-	b.IdempotentOnly = r.idempotentOnly
+	innerAll := b.Retries > 0 && !b.IdempotentOnly && b.RetryMethods == ""
+	b.Retries = max(b.Retries, r.max)
+	b.IdempotentOnly = r.idempotentOnly && !innerAll
+	b.RetryMethods = ""
 }
 
 func idempotent(req *http.Request) bool {

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -136,20 +137,57 @@ func Parse(specText string) (*Spec, error) {
 		out.Parts = append(out.Parts, st)
 	}
 	for _, p := range out.Parts {
-		if _, ok := p.(TransportMaker); ok && len(out.Parts) > 1 {
-			return nil, fmt.Errorf("strategy %q: %s is a whole transport and cannot be composed with '+'", specText, p)
+		if _, ok := p.(TransportMaker); !ok || len(out.Parts) == 1 {
+			continue
 		}
+		// A client kind takes a retry in front of it (hyper+retry-only), nothing else:
+		// the library owns its pool, so checks, observers and watchers have nothing to
+		// hook into.
+		if _, ok := p.(Composable); ok && len(out.Parts) == 2 {
+			other := out.Parts[0]
+			if other == p {
+				other = out.Parts[1]
+			}
+			if onlyRetrier(other) {
+				continue
+			}
+			return nil, fmt.Errorf("strategy %q: %s takes only a retry (retry-only) in front of it", specText, p)
+		}
+		return nil, fmt.Errorf("strategy %q: %s is a whole transport and cannot be composed with '+'", specText, p)
 	}
 	return out, nil
 }
 
-// Behaviour returns what the spec does, for the race model.
+// Behaviour returns what the spec does, for the race model. A whole transport's (a
+// client kind's library) comes first, so that a retry in front of it adds to it.
 func (s *Spec) Behaviour() Behaviour {
 	var b Behaviour
-	for _, p := range s.Parts {
+	parts := slices.Clone(s.Parts)
+	slices.SortStableFunc(parts, func(x, y Strategy) int {
+		_, xt := x.(TransportMaker)
+		_, yt := y.(TransportMaker)
+		switch {
+		case xt && !yt:
+			return -1
+		case yt && !xt:
+			return 1
+		}
+		return 0
+	})
+	for _, p := range parts {
 		if m, ok := p.(Modeller); ok {
 			m.Model(&b)
 		}
 	}
 	return b
+}
+
+// onlyRetrier says whether s does nothing but decide replays (retry-only).
+func onlyRetrier(s Strategy) bool {
+	_, r := s.(Retrier)
+	_, c := s.(Checker)
+	_, o := s.(Observer)
+	_, w := s.(Watcher)
+	_, t := s.(TransportMaker)
+	return r && !c && !o && !w && !t
 }
