@@ -185,3 +185,37 @@ func TestAttackAgainstNetHTTPServer(t *testing.T) {
 		t.Fatalf("blind against net/http: %d requests, reset %.3f, predicted %.3f", c.Requests, c.ResetRate, c.PredictedResetRate)
 	}
 }
+
+// `strategies --check` starts every client kind once and says what its build and start
+// took and which library it ran; one that cannot start (its runtime missing) is named,
+// with exit 3.
+func TestStrategiesCheckStartsEveryClientKind(t *testing.T) {
+	code, out, errOut := run(t, "strategies", "--check", "--format", "json")
+	var got struct {
+		Kinds []struct {
+			Name, Library, Error string
+			Start                int64 `json:"start_ns"`
+			Missing              bool
+		} `json:"client_kinds"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if len(got.Kinds) < 8 {
+		t.Fatalf("%d client kinds checked, want every one:\n%s", len(got.Kinds), out)
+	}
+	broken := false
+	for _, k := range got.Kinds {
+		switch {
+		case k.Missing && os.Getenv("IDLERACE_REQUIRE_REAL") == "1":
+			t.Errorf("%s: not installed: %s", k.Name, k.Error)
+		case k.Error != "":
+			broken = true
+		case k.Library == "" || k.Start <= 0:
+			t.Errorf("%s started without saying its library or its start time: %+v", k.Name, k)
+		}
+	}
+	if broken != (code == 3) {
+		t.Errorf("exit %d with a kind broken %v: want 3 exactly when one did not start (stderr %s)", code, broken, errOut)
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +18,7 @@ import (
 func newStrategiesCmd() *cobra.Command {
 	var (
 		all    bool
+		check  bool
 		format string
 	)
 	cmd := &cobra.Command{
@@ -25,6 +28,9 @@ func newStrategiesCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
+			}
+			if check {
+				return checkKinds(cmd, format)
 			}
 			if format == "json" {
 				out := map[string]any{"strategies": pool.Strategies()}
@@ -57,6 +63,57 @@ func newStrategiesCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "also list skew models and load shapes")
+	cmd.Flags().BoolVar(&check, "check", false, "start each client kind's agent once (building it if need be) and say how long that took; exit 3 if one does not start")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
 	return cmd
+}
+
+// checkKinds starts every client kind's agent once, one after another, and prints what
+// each took to build and start, or why it did not.
+func checkKinds(cmd *cobra.Command, format string) error {
+	var all []agent.Checked
+	var broken []string
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	if format == "table" {
+		fmt.Fprintln(w, "KIND\tBUILD\tSTART\tLIBRARY")
+	}
+	for _, name := range agent.Kinds() {
+		c := agent.Check(name)
+		all = append(all, c)
+		if c.Err != "" {
+			broken = append(broken, name)
+		}
+		if format == "table" {
+			what := c.Library
+			if c.Err != "" {
+				what = "did not start: " + c.Err
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name, roundDur(c.Build), roundDur(c.Start), what)
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"client_kinds": all}); err != nil {
+			return err
+		}
+	} else if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(broken) > 0 {
+		return fmt.Errorf("client kinds that did not start: %s", strings.Join(broken, ", "))
+	}
+	return nil
+}
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < time.Millisecond:
+		return "<1ms"
+	case d < 10*time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
 }

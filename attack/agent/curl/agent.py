@@ -103,4 +103,4 @@ class Client:
 
 if __name__ == "__main__":
     v = pycurl.version_info()
-    serve("curl", "libcurl %s (%s)" % (v[1], pycurl.version), v[1], Client)
+    serve("curl", "libcurl %s (pycurl %s)" % (v[1], pycurl.version.split()[0].split("/")[-1]), v[1], Client)
