@@ -549,6 +549,7 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 	c.PredictedResetRate, c.PredictedRetryRate = model.PredictWeighted(b, params, rec.Gaps.Weighted(), rec.Requests)
 	c.Curve = curve(b, params, rec)
 	c.WindowMS = results.WindowMS(c.Curve, c.IdleTimeoutMS)
+	c.ModelWindowMS = results.ModelWindowMS(c.Curve, c.IdleTimeoutMS)
 }
 
 // Unmatched counts stale failures that no close by the server explains. A failure on

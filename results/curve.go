@@ -31,6 +31,19 @@ func WindowMS(curve []CurvePoint, tMS float64) float64 {
 	return w
 }
 
+// ModelWindowMS is WindowMS by the model: the total width of the curve's bins (those
+// that saw requests) whose predicted stale probability is above WindowThreshold.
+func ModelWindowMS(curve []CurvePoint, tMS float64) float64 {
+	var w float64
+	for _, p := range curve {
+		if p.Requests > 0 && p.Predicted > WindowThreshold {
+			_, bin := p.CurveBin(tMS)
+			w += bin
+		}
+	}
+	return w
+}
+
 // mergeCurves adds two curves of the same cell bin by bin. Bins match by centre and
 // width; bins of different widths (a repeat whose sweep came out another size) are
 // kept side by side.

@@ -36,6 +36,19 @@ func TestWindowMSIsTheWidthOfTheFailingBins(t *testing.T) {
 	}
 }
 
+// The model's window is measured the same way, over the bins that saw requests.
+func TestModelWindowMSIsTheWidthOfThePredictedBins(t *testing.T) {
+	c := []CurvePoint{
+		{GapMinusTMS: -0.375, BinMS: 0.25, Requests: 100, Predicted: 0.05}, // not above 5%
+		{GapMinusTMS: -0.125, BinMS: 0.25, Requests: 100, Predicted: 0.5},
+		{GapMinusTMS: 0.125, BinMS: 0.25, Requests: 100, Predicted: 0.9},
+		{GapMinusTMS: 0.375, BinMS: 0.25, Requests: 0, Predicted: 1}, // no requests: not a bin
+	}
+	if got := ModelWindowMS(c, 1000); math.Abs(got-0.5) > 1e-9 {
+		t.Errorf("model_window_ms %g, want 0.5 (two 0.25 ms bins)", got)
+	}
+}
+
 // Merged repeats add bin by bin; bins of another width stay beside them.
 func TestMergeCurvesKeepsWidthsApart(t *testing.T) {
 	a := []CurvePoint{{GapOverT: 1.0001, GapMinusTMS: 0.125, BinMS: 0.25, Requests: 10, Stale: 5, Predicted: 0.5}}

@@ -147,6 +147,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	}
 	a.Curve = mergeCurves(a.Curve, c.Curve)
 	a.WindowMS = WindowMS(a.Curve, a.IdleTimeoutMS)
+	a.ModelWindowMS = ModelWindowMS(a.Curve, a.IdleTimeoutMS)
 	switch {
 	case m.hist == nil:
 		m.hist = h

@@ -176,6 +176,9 @@ type Cell struct {
 	// the curve's bins whose stale-failure rate is above 5% (for a blind pool, every gap
 	// past the close; for a watching one, the few ms around it).
 	WindowMS float64 `json:"window_ms"`
+	// ModelWindowMS is the same width by the model: the bins whose predicted stale
+	// probability is above 5%, over the same bins, so the two compare directly.
+	ModelWindowMS float64 `json:"model_window_ms"`
 	// CloseMS is where the server's idle close lands as the client sees it, in ms from
 	// the end of a response: the median of a real server's measured closes, T + the
 	// skew's median otherwise. sweep:focus=D aims at it. WindowProbes counts the exposed
