@@ -440,6 +440,11 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	cfg := pool.Config{IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout, Dial: dial}
 	if m != nil {
 		cfg.OnWatchClose, cfg.OnClose = m.wakeUp, m.clientClosed
+		for _, part := range p.Strategy.Parts {
+			if _, ok := part.(interface{ ClosesUnseen() }); ok {
+				m.expireOnServerClose()
+			}
+		}
 	}
 	env := &attack.Env{
 		Target:       target,

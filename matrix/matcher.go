@@ -48,6 +48,17 @@ type closeMatcher struct {
 	closeLagUS, stopLagUS       *hdrhistogram.Histogram
 	pendingCap, waitingCap      int
 	droppedPending, droppedWait int64
+	// serverSide: the client's closes are never seen (a client kind's library closes
+	// its connections in its own process), so a server's close starts the grace period
+	// itself: no event of that connection comes later than a request's lifetime after.
+	serverSide bool
+}
+
+// expireOnServerClose is for a client whose closes are not seen (see serverSide).
+func (m *closeMatcher) expireOnServerClose() {
+	m.mu.Lock()
+	m.serverSide = true
+	m.mu.Unlock()
 }
 
 // watchClose is one idle watcher waking to the server's close. The notify lag, the
@@ -129,6 +140,10 @@ func (m *closeMatcher) serverClose(c upstreams.CloseRecord) {
 	l := m.ports[c.RemotePort]
 	i := sort.Search(len(l), func(i int) bool { return l[i].accepted > mc.accepted })
 	m.ports[c.RemotePort] = slices.Insert(l, i, mc)
+	if m.serverSide && mc.closed != noTime {
+		m.expire(mc.closed)
+		m.expiry = append(m.expiry, portExpiry{port: int32(c.RemotePort), closed: mc.closed, at: mc.closed + int64(m.grace)})
+	}
 	// What waited for a close of this port may have its answer now.
 	kept := m.pending[:0]
 	for _, f := range m.pending {

@@ -123,3 +123,27 @@ func TestMatcherKeepsOnlyWhatCanStillMatch(t *testing.T) {
 		t.Errorf("%d unmatched, %d closes; want 0 and %d", r.unmatched, r.closes, conns)
 	}
 }
+
+// For a client whose closes are never seen (a client kind), a server's close starts the
+// grace period itself: a failure within the grace still finds its close, and a long
+// cell's closes do not pile up.
+func TestMatcherExpiresByTheServersCloseWhenTheClientsAreUnseen(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := newCloseMatcher(time.Second)
+	m.expireOnServerClose()
+	for i := range 10_000 {
+		at := t0.Add(time.Duration(i) * 10 * ms)
+		m.serverClose(upstreams.CloseRecord{RemotePort: 1024 + i%20_000, Reason: upstreams.ReasonIdle, Accepted: at.Add(-time.Second), Closed: at})
+	}
+	last := t0.Add(9999 * 10 * ms)
+	m.failure(attack.StaleConn{LocalPort: 1024 + 9999, Start: last.Add(-500 * ms)}) // within the grace
+	m.mu.Lock()
+	held := len(m.ports)
+	m.mu.Unlock()
+	if held > 110 { // a second's closes at 100 a second, and the one in hand
+		t.Errorf("%d ports' closes held after 100 s of closes with a 1 s grace", held)
+	}
+	if r := m.finish(0, time.Second); r.unmatched != 0 || r.closes != 10_000 {
+		t.Errorf("%d unmatched, %d closes: want the failure matched, every close counted", r.unmatched, r.closes)
+	}
+}

@@ -118,6 +118,10 @@ func (c *clientKind) Client() (kind, library, version string) {
 
 func (c *clientKind) String() string { return c.set.Canonical }
 
+// ClosesUnseen says the library closes its connections in another process, unseen:
+// no pool.Config.OnClose comes for them.
+func (c *clientKind) ClosesUnseen() {}
+
 // AcceptsRetry lets a retry stand in front of the library (hyper+retry-only): each lane
 // hands back its failures, classified, for it to replay.
 func (c *clientKind) AcceptsRetry() {}
