@@ -34,7 +34,7 @@ func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 				t.Skipf("skipped: %s is not installed (apt-get install %s)", k.runtime, k.install)
 			}
 			p, err := Prepare(CellSpec{Strategy: k.kind, Upstream: "builtin:advertise=off", Skew: "offset:-20ms", Latency: "0",
-				Load: "sweep:lanes=8,periods=8", IdleTimeout: 200 * time.Millisecond, Seed: 1})
+				Load: "sweep:lanes=8,requests=48,duration=2m", IdleTimeout: 200 * time.Millisecond, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +50,9 @@ func TestClientKindCellRunsTheRealLibrary(t *testing.T) {
 				t.Errorf("%d requests, %d new connections, %d unmatched: want requests on connections the server explains", c.Requests, c.NewConns, c.Server.UnmatchedFailures)
 			}
 			// Its lanes reuse their connections (no hint, so no margin): fewer new
-			// connections than requests.
+			// connections than requests. The cell is bounded by its count of requests
+			// (the sweep spreads their gaps evenly, a third of them before the close);
+			// its duration only catches a hang, so a slow machine sends them all too.
 			if c.NewConns >= c.Requests+c.Primes {
 				t.Errorf("%d new connections for %d requests and %d primes: the agent's lanes never reused", c.NewConns, c.Requests, c.Primes)
 			}
