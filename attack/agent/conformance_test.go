@@ -119,28 +119,7 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			_, tr := laneOf(t, k)
 			defer tr.CloseIdleConnections()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			replayed := make(chan string, 4) // bodies read on the connections after the first
-			served := make(chan struct{})
-			go func() {
-				defer close(served)
-				for n := 0; ; n++ {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					if n == 0 {
-						closeAfterOne(c)
-						continue
-					}
-					go answerAll(c, replayed)
-				}
-			}()
-			defer func() { ln.Close(); <-served }()
-			url := "http://" + ln.Addr().String() + "/"
+			url, replayed := closingServer(t)
 			r1, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("a"))
 			first := tr.SendAt(context.Background(), r1, time.Time{})
 			if first.Err != nil {
@@ -169,6 +148,35 @@ func TestAgentClassifiesAClosedConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closingServer is a raw listener whose first connection answers one request and then
+// closes without answering the next (closeAfterOne), and whose later connections answer
+// every request; replayed gets the bodies those read. It stops when the test ends.
+func closingServer(t *testing.T) (url string, replayed <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(chan string, 4)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n == 0 {
+				closeAfterOne(c)
+				continue
+			}
+			go answerAll(c, bodies)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-served })
+	return "http://" + ln.Addr().String() + "/", bodies
 }
 
 // closeAfterOne answers c's first request, then waits for the second's first byte and
@@ -299,28 +307,7 @@ func TestRetryInFrontOfAClientKindReplaysItsStaleFailure(t *testing.T) {
 	}
 	tr := pool.New(s, pool.Config{RequestTimeout: 5 * time.Second}).(pool.Timed)
 	defer tr.CloseIdleConnections()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	replayed := make(chan string, 4)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		for n := 0; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if n == 0 {
-				closeAfterOne(c)
-				continue
-			}
-			go answerAll(c, replayed)
-		}
-	}()
-	defer func() { ln.Close(); <-served }()
-	url := "http://" + ln.Addr().String() + "/"
+	url, replayed := closingServer(t)
 	r1, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("a"))
 	if first := tr.SendAt(context.Background(), r1, time.Time{}); first.Err != nil {
 		t.Fatalf("first: %+v", first)
