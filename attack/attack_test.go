@@ -63,16 +63,20 @@ func load(t *testing.T, spec string) attack.Load {
 
 // The sweep visits the whole window [T-w, T+w] evenly, every measured request follows a
 // response on its lane's connection by its gap, and each request id reaches the server
-// once. A gap is never shorter than the sweep asked for (a timer never fires early); a
-// loaded machine makes some longer, so late gaps are counted, not failed, and the
-// evenness is asserted over the four quarters of the window.
+// once. Evenness is a property of the gaps the sweep asks for (each request's intended
+// send time less its lane's previous response end), which no scheduler moves; a loaded
+// machine delivers some gaps later (beside a busy flake hunt, 9 of 96 measured gaps fell
+// in the first quarter), so of the delivered gaps the test asserts only that none is
+// shorter than asked (a timer never fires early).
 func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 	const T = 40 * time.Millisecond
 	srv, seen := server(t, time.Hour) // the server never closes: nothing fails
 	e := env(t, srv.URL, "blind", T)
 	rec := attack.NewRecorder("sweep", nil)
+	asked := &intendedGaps{lastEnd: map[int]time.Time{}}
+	rec.Observer = asked
 	// Bounded by a count, not a clock: 96 requests whatever the machine's speed (the
-	// duration only catches a hang). A count of 60 in 600 ms failed beside a flake hunt.
+	// duration only catches a hang).
 	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,width=10ms,duration=1m,requests=96"), e, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -80,21 +84,28 @@ func TestSweepCoversTheGapWindowEvenly(t *testing.T) {
 		t.Fatalf("requests %d ok %d primes %d", rec.Requests, rec.OK, rec.Primes)
 	}
 	var quart [4]int64
-	var late int64
-	for b := range rec.Gaps.Buckets() {
-		if b.Gap < 30*time.Millisecond {
-			t.Fatalf("gap %s shorter than T-w = 30ms", b.Gap)
-		}
-		if b.Gap >= 50*time.Millisecond {
-			late += b.N // asked for up to 50ms, delivered later by the scheduler
+	asked.mu.Lock()
+	for _, g := range asked.gaps {
+		if g < 30*time.Millisecond || g >= 50*time.Millisecond {
+			t.Errorf("asked for gap %s, outside [T-w, T+w) = [30ms, 50ms)", g)
 			continue
 		}
-		quart[(b.Gap-30*time.Millisecond)*4/(20*time.Millisecond)] += b.N
+		quart[(g-30*time.Millisecond)*4/(20*time.Millisecond)]++
 	}
-	t.Logf("gaps per quarter of [30ms, 50ms): %v, %d later", quart, late)
-	for k, n := range quart {
-		if n < rec.Gaps.Len()/8 {
-			t.Errorf("quarter %d of the window got %d of %d gaps: %v (%d later than 50ms)", k, n, rec.Gaps.Len(), quart, late)
+	n := int64(len(asked.gaps))
+	asked.mu.Unlock()
+	t.Logf("asked gaps per quarter of [30ms, 50ms): %v of %d", quart, n)
+	if n != rec.Requests {
+		t.Fatalf("%d gaps asked for %d measured requests", n, rec.Requests)
+	}
+	for k, q := range quart {
+		if q < n/8 {
+			t.Errorf("quarter %d of the window was asked for %d of %d gaps: %v", k, q, n, quart)
+		}
+	}
+	for b := range rec.Gaps.Buckets() {
+		if b.Gap < 30*time.Millisecond {
+			t.Fatalf("delivered gap %s shorter than T-w = 30ms", b.Gap)
 		}
 	}
 	if st := e.Stats(); st.NewConns != 8 {
@@ -335,4 +346,21 @@ func TestRetriedRequestsKeepTheirExposure(t *testing.T) {
 	if rec.Requests != 8 || rec.Retries < 4 || retried != rec.Retries || rec.Unexposed+rec.Gaps.Len() != rec.Requests {
 		t.Fatalf("requests %d, retries %d, unexposed %d, exposed-and-retried %d", rec.Requests, rec.Retries, rec.Unexposed, retried)
 	}
+}
+
+// intendedGaps records, per measured request, the gap the load asked for: its intended
+// send time less the end of the previous response on its connection (one per lane).
+type intendedGaps struct {
+	mu      sync.Mutex
+	lastEnd map[int]time.Time
+	gaps    []time.Duration
+}
+
+func (o *intendedGaps) Observe(r *attack.Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if prev, ok := o.lastEnd[r.LocalPort]; ok && !r.Prime {
+		o.gaps = append(o.gaps, r.Intended.Sub(prev))
+	}
+	o.lastEnd[r.LocalPort] = r.End
 }
