@@ -53,6 +53,9 @@ type RunOptions struct {
 	// PCAP writes each cell's capture of the server's segments as cells/<id>.pcap
 	// (headers only, nanosecond timestamps; --pcap), for Wireshark.
 	PCAP bool
+	// Shard, for a shard of a matrix, is recorded in the manifest (specs are the
+	// shard's cells already).
+	Shard *results.Shard
 }
 
 // ErrInterrupted is returned when the run's context ended before every cell finished;
@@ -99,6 +102,7 @@ func Run(ctx context.Context, specs []CellSpec, opts RunOptions) (*results.Summa
 	st.manifest = &results.Manifest{
 		State: "running", Tool: st.sum.Tool, Kernel: results.Kernel(), Started: st.sum.Started,
 		CellsTotal: len(prepared), CellsDone: len(st.byID), Parallel: max(opts.Parallel, 1), Args: opts.Args,
+		Shard: opts.Shard,
 	}
 	if err := st.begin(); err != nil {
 		return nil, err

@@ -29,6 +29,17 @@ type Manifest struct {
 	Args       []string `json:"args,omitempty"`
 	// Error is why a broken run stopped.
 	Error string `json:"error,omitempty"`
+	// Shard, for one shard of a matrix (run --shard I/N), says which, and of what.
+	Shard *Shard `json:"shard,omitempty"`
+}
+
+// Shard is one shard of a matrix: the cells whose index in the expanded matrix is
+// ≡ Index mod Count. MatrixSHA256 names the matrix file as run, so that `idlerace merge`
+// joins only shards of the same matrix.
+type Shard struct {
+	Index        int    `json:"index"`
+	Count        int    `json:"count"`
+	MatrixSHA256 string `json:"matrix_sha256"`
 }
 
 // WriteManifest writes m as indented JSON, atomically.

@@ -15,7 +15,11 @@ import (
 // latency histograms merge exactly and percentiles are read from the merged histogram,
 // the prediction is weighted by requests, and the race curve adds up bin by bin. The
 // merged run is complete only if every input was.
-func MergeRuns(out string, dirs []string) (*Summary, error) {
+func MergeRuns(out string, dirs []string, opts ...MergeOptions) (*Summary, error) {
+	var opt MergeOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
 	byID := map[string]*mergedCell{}
 	var sum *Summary
 	state := "complete"
@@ -60,6 +64,23 @@ func MergeRuns(out string, dirs []string) (*Summary, error) {
 	for _, m := range byID {
 		ms = append(ms, m)
 	}
+	if opt.Order != nil {
+		// Shards of one matrix: its own order, as an unsharded run lists its cells.
+		at := map[string]int{}
+		for i, id := range opt.Order {
+			at[id] = i
+		}
+		for _, m := range ms {
+			i, ok := at[m.cell.ID]
+			if !ok {
+				return nil, fmt.Errorf("merge: cell %s is not in the shards' matrix", m.cell.ID)
+			}
+			m.pos = i
+		}
+		if len(ms) < len(opt.Order) {
+			state = "partial"
+		}
+	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].pos < ms[j].pos })
 	if sum.Started.IsZero() {
 		sum.Started = time.Now().UTC() // inputs written without a start time
@@ -84,10 +105,73 @@ func MergeRuns(out string, dirs []string) (*Summary, error) {
 	}
 	man := &Manifest{State: state, Tool: sum.Tool, Kernel: Kernel(), Started: sum.Started, Finished: time.Now().UTC(),
 		CellsTotal: len(sum.Cells), CellsDone: len(sum.Cells), Parallel: 1, Args: append([]string{"merge"}, dirs...)}
+	if opt.MatrixYAML != nil {
+		if err := WriteFileAtomic(filepath.Join(out, "matrix.yaml"), opt.MatrixYAML, 0o644); err != nil {
+			return nil, err
+		}
+		man.Matrix = "matrix.yaml"
+	}
+	if opt.Order != nil {
+		man.CellsTotal = len(opt.Order)
+	}
 	if err := WriteManifest(filepath.Join(out, "manifest.json"), man); err != nil {
 		return nil, err
 	}
 	return sum, nil
+}
+
+// MergeOptions are for merging the shards of one matrix.
+type MergeOptions struct {
+	// Order is the matrix's cell IDs in its order: the merged run lists its cells so,
+	// and is partial when some are missing.
+	Order []string
+	// MatrixYAML is stored as the merged run's matrix.yaml.
+	MatrixYAML []byte
+}
+
+// CheckShards says whether the runs of manifests (read from dirs) are the shards of one
+// matrix made by one build, and which shards are missing. None a shard: a plain merge
+// (sharded false). Some but not all, shards of different matrices or builds, or a shard
+// twice: an error naming the directories.
+func CheckShards(dirs []string, manifests []*Manifest) (sharded bool, missing []int, err error) {
+	var first *Manifest
+	var firstDir string
+	seen := map[int]string{}
+	for i, m := range manifests {
+		if (m.Shard == nil) != (manifests[0].Shard == nil) {
+			shard, whole := dirs[i], dirs[0]
+			if m.Shard == nil {
+				shard, whole = dirs[0], dirs[i]
+			}
+			return false, nil, fmt.Errorf("%s is a shard and %s is not: merge the shards of one matrix, or whole runs", shard, whole)
+		}
+		if m.Shard == nil {
+			continue
+		}
+		if first == nil {
+			first, firstDir = m, dirs[i]
+		}
+		f, s := first.Shard, m.Shard
+		switch {
+		case s.MatrixSHA256 != f.MatrixSHA256 || s.Count != f.Count:
+			return false, nil, fmt.Errorf("%s is shard %d/%d of another matrix than %s (matrix.yaml sha256 %.12s, not %.12s): merge shards of one matrix", dirs[i], s.Index, s.Count, firstDir, s.MatrixSHA256, f.MatrixSHA256)
+		case m.Tool.Version != first.Tool.Version || m.Tool.Commit != first.Tool.Commit:
+			return false, nil, fmt.Errorf("%s was run by idlerace %s (%s), %s by %s (%s): merge shards of one build", dirs[i], m.Tool.Version, m.Tool.Commit, firstDir, first.Tool.Version, first.Tool.Commit)
+		}
+		if d, dup := seen[s.Index]; dup {
+			return false, nil, fmt.Errorf("shard %d/%d is given twice: %s and %s", s.Index, s.Count, d, dirs[i])
+		}
+		seen[s.Index] = dirs[i]
+	}
+	if first == nil {
+		return false, nil, nil
+	}
+	for i := 0; i < first.Shard.Count; i++ {
+		if _, ok := seen[i]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	return true, missing, nil
 }
 
 type mergedCell struct {

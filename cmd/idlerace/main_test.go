@@ -62,6 +62,8 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"run", "--pcap", "--out", "-"}, "--pcap writes cells/<id>.pcap into the run directory"},
 		{[]string{"run", "--pcap", "--wire", "off"}, "--pcap writes the capture that --wire off turns off"},
 		{[]string{"run", "--wire", "maybe"}, `--wire "maybe": want auto, on or off`},
+		{[]string{"run", "--shard", "1"}, `--shard "1": want I/N, e.g. 0/4`},
+		{[]string{"run", "--shard", "0/2", "--shards", "2"}, "give one"},
 		{[]string{"attack", "--target", "http://127.0.0.1:9/", "--idle-timeout", "1s", "--wire", "yes"}, `--wire "yes": want auto, on or off`},
 		{[]string{"attack", "--target", "http://" + closed + "/", "--idle-timeout", "1s"}, "connection refused"},
 		{[]string{"attack", "--target", "http://192.0.2.1/", "--idle-timeout", "1s"}, "not a loopback address"},

@@ -18,12 +18,12 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr, wireMode string
-		strategies, skews, latencies                                                               []string
-		idleTimeout, timeout                                                                       time.Duration
-		seed                                                                                       uint64
-		parallel                                                                                   int
-		quiet, noReport, pcap                                                                      bool
+		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr, wireMode, shardSpec string
+		strategies, skews, latencies                                                                          []string
+		idleTimeout, timeout                                                                                  time.Duration
+		seed                                                                                                  uint64
+		parallel, shards                                                                                      int
+		quiet, noReport, pcap                                                                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [-f matrix.yaml]",
@@ -53,6 +53,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				yamlBytes []byte
 				done      []results.Cell
 				par       = matrix.DefaultParallel
+				resumed   *results.Shard
 			)
 			if resume != "" {
 				if file != "" {
@@ -65,6 +66,9 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				}
 				done = sum.Cells
 				out = resume
+				if man, err := results.ReadManifest(filepath.Join(resume, "manifest.json")); err == nil {
+					resumed = man.Shard
+				}
 			}
 			switch {
 			case file != "":
@@ -97,6 +101,24 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 			}
 			if parallel > 0 {
 				par = parallel
+			}
+			shard, err := pickShard(shardSpec, shards, resumed)
+			if err != nil {
+				return err
+			}
+			var shardRecord *results.Shard
+			if shard != nil && resume != "" && resumed == nil {
+				return badInput("--resume %s: the run directory is a whole matrix, not a shard: drop the shard", resume)
+			}
+			if shard != nil {
+				shardRecord = shard.Record(yamlBytes)
+				if resumed != nil && resumed.MatrixSHA256 != shardRecord.MatrixSHA256 {
+					return badInput("--resume %s: its matrix.yaml is not the matrix its shard was cut from", resume)
+				}
+				specs = shard.Select(specs)
+				if len(specs) == 0 {
+					return badInput("shard %d/%d of a matrix of fewer cells than shards has none: use fewer shards", shard.Index, shard.Count)
+				}
 			}
 			for i := range specs {
 				specs[i].RequestTimeout = timeout
@@ -137,6 +159,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				Build:       matrix.Build{Version: Version, Commit: Commit},
 				Args:        os.Args[1:],
 				PCAP:        pcap,
+				Shard:       shardRecord,
 			}
 			var live *metrics.Metrics
 			if metricsAddr != "" {
@@ -202,6 +225,8 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics while the run goes on (loopback, e.g. 127.0.0.1:9464)")
 	f.BoolVar(&pcap, "pcap", false, "also write each cell's capture of the server's TCP segments (headers only) as cells/<id>.pcap, for Wireshark")
+	f.StringVar(&shardSpec, "shard", "", "run only shard I/N of the matrix: the cells whose index is I mod N (0 <= I < N); join the shards with idlerace merge")
+	f.IntVar(&shards, "shards", 0, "the shard count, with the index from JOB_COMPLETION_INDEX (a pod of a Kubernetes Indexed Job); IDLERACE_SHARDS also gives it")
 	f.BoolVar(&noReport, "no-report", false, "do not write report.html, report.md and the chart PNGs into the run directory")
 	return cmd
 }
@@ -213,4 +238,37 @@ func changed(cmd *cobra.Command, names ...string) bool {
 		}
 	}
 	return false
+}
+
+// pickShard is the shard to run: --shard I/N, else JOB_COMPLETION_INDEX with --shards
+// or IDLERACE_SHARDS, else the shard a resumed run directory is (nil: the whole matrix).
+func pickShard(spec string, count int, resumed *results.Shard) (*matrix.Shard, error) {
+	var sh matrix.Shard
+	switch {
+	case spec != "":
+		if count > 0 {
+			return nil, badInput("--shard %s and --shards %d: give one (--shards takes the index from JOB_COMPLETION_INDEX)", spec, count)
+		}
+		var err error
+		if sh, err = matrix.ParseShard(spec); err != nil {
+			return nil, err
+		}
+	default:
+		env, ok, err := matrix.ShardFromEnv(count)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case ok:
+			sh = env
+		case resumed != nil:
+			sh = matrix.Shard{Index: resumed.Index, Count: resumed.Count}
+		default:
+			return nil, nil
+		}
+	}
+	if resumed != nil && (resumed.Index != sh.Index || resumed.Count != sh.Count) {
+		return nil, badInput("shard %d/%d: the run directory being resumed is shard %d/%d", sh.Index, sh.Count, resumed.Index, resumed.Count)
+	}
+	return &sh, nil
 }
