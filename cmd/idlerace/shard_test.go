@@ -125,3 +125,24 @@ func TestShardFromJobCompletionIndex(t *testing.T) {
 		t.Errorf("index 3 of 3: exit %d, %q: want 2", code, errOut)
 	}
 }
+
+// idlerace k8s prints the shards' objects for a matrix file, named after it, and refuses
+// more shards than cells or no image, with exit 2.
+func TestK8sPrintsTheShardsJob(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "Real Clients.yaml")
+	_ = os.WriteFile(file, []byte(shardMatrix), 0o644)
+	code, out, errOut := run(t, "k8s", "-f", file, "--shards", "5", "--image", "idlerace:test")
+	if code != 0 || !strings.Contains(out, "name: idlerace-real-clients-shards") || !strings.Contains(out, "completionMode: Indexed") {
+		t.Fatalf("exit %d (%s):\n%s", code, errOut, out)
+	}
+	if code, out, _ := run(t, "k8s", "-f", file, "--shards", "5", "--image", "idlerace:test", "--merge"); code != 0 || !strings.Contains(out, "/runs/shard-4") {
+		t.Errorf("--merge: exit %d:\n%s", code, out)
+	}
+	if code, _, errOut := run(t, "k8s", "-f", file, "--shards", "6", "--image", "idlerace:test"); code != 2 || !strings.Contains(errOut, "the matrix has 5 cells") {
+		t.Errorf("6 shards of 5 cells: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run(t, "k8s", "-f", file, "--shards", "2"); code != 2 || !strings.Contains(errOut, "--image") {
+		t.Errorf("no image: exit %d, %q", code, errOut)
+	}
+}
