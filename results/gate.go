@@ -253,5 +253,8 @@ func num(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	s := fmt.Sprintf("%.4g", v)
+	if !strings.Contains(s, ".") || strings.ContainsAny(s, "eE") {
+		return s // "660" (659.96 to 4 digits) keeps its zero; "1.2e+05" its exponent
+	}
 	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
 }

@@ -210,3 +210,14 @@ func FuzzParsePolicy(f *testing.F) {
 		Gate(p, &Summary{Cells: []Cell{cell("blind", 0, 10, 1, 100)}}, &Summary{Cells: []Cell{cell("blind", 0, 10, 2, 100)}})
 	})
 }
+
+// A gate message's numbers keep their digits: 659.96 to four digits is 660, not 66
+// (a merged run's conns_per_1k read "642.1 -> 66"), and only a fraction's trailing
+// zeros go.
+func TestGateNumbersKeepTheirIntegerZeros(t *testing.T) {
+	for v, want := range map[float64]string{659.96: "660", 661.6: "661.6", 0.5282: "0.5282", 0.25: "0.25", 1.5e-7: "1.5e-07", 24463: "24463", 123456.7: "1.235e+05", 10.0001: "10"} {
+		if got := num(v); got != want {
+			t.Errorf("num(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
