@@ -27,7 +27,10 @@ const javaPackages = "openjdk-17-jdk-headless libjackson2-databind-java"
 //   - like watch: ConnectionPool.CleanupTrigger reads a pooled connection and removes it
 //     on anything that comes in, the server's FIN included (onComplete), once the
 //     selector thread runs; a request handed out first goes on the closed connection.
-//   - ConnectionPool.KEEP_ALIVE (jdk.httpclient.keepalive.timeout, 1200 s): MaxIdle.
+//   - ConnectionPool.KEEP_ALIVE (jdk.httpclient.keepalive.timeout, 1200 s): MaxIdle,
+//     though only roughly: the expiry is truncated to whole seconds and purged by the
+//     selector thread's timer (purgeExpiredConnectionsAndReturnNextDeadline), not checked
+//     at checkout, so a connection can be handed out a little past it.
 //   - one replay of GET and HEAD only: MultiExchange.getExceptionalCF retries once on
 //     ConnectionExpiredException when canRetryRequest (isIdempotentRequest: "GET",
 //     "HEAD"); a POST fails with the connection's own error.
