@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,37 @@ type Env struct {
 	seq        atomic.Uint64
 	mu         sync.Mutex
 	transports []pool.Transport
+}
+
+// UserAgent is every request's User-Agent ("idlerace/<version>"; the command sets it).
+var UserAgent = "idlerace/dev"
+
+// DefaultBody is the body a cell's requests carry: a small JSON document for a method
+// that carries one, none for GET, HEAD, DELETE, OPTIONS and TRACE, which a server may
+// refuse with a body (a GET with a body and Content-Length drew 400s from servers
+// idlerace did not write).
+func DefaultBody(method string) []byte {
+	switch strings.ToUpper(method) {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+		return nil
+	}
+	return []byte(`{"idlerace":true}`)
+}
+
+// newRequest is one request of the load: no body (and no Content-Length) when Body is
+// empty, the run's id for the server to count executions by, idlerace's User-Agent.
+func (e *Env) newRequest(ctx context.Context, seq uint64) (*http.Request, error) {
+	var body io.Reader
+	if len(e.Body) > 0 {
+		body = bytes.NewReader(e.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, e.method(), e.Target, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(RequestIDHeader, e.RunID+"-"+strconv.FormatUint(seq, 10))
+	req.Header.Set("User-Agent", UserAgent)
+	return req, nil
 }
 
 func (e *Env) method() string {
@@ -113,12 +145,11 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote = i.Err == nil },
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), e.method(), e.Target, bytes.NewReader(e.Body))
+	req, err := e.newRequest(httptrace.WithClientTrace(ctx, trace), r.Seq)
 	if err != nil {
 		r.Err, r.Class, r.Start, r.End = err, pool.Other, time.Now(), time.Now()
 		return r
 	}
-	req.Header.Set(RequestIDHeader, e.RunID+"-"+strconv.FormatUint(r.Seq, 10))
 	r.BytesOut = int64(len(e.Body))
 	r.Start = time.Now()
 	resp, err := tr.RoundTrip(req)
@@ -153,12 +184,11 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 // intended itself and builds the record from what its library said.
 func (e *Env) sendTimed(ctx context.Context, tt pool.Timed, intended time.Time, prime bool) Record {
 	r := Record{Seq: e.seq.Add(1), Intended: intended, Prime: prime, Gap: -1, Attempts: 1}
-	req, err := http.NewRequestWithContext(ctx, e.method(), e.Target, bytes.NewReader(e.Body))
+	req, err := e.newRequest(ctx, r.Seq)
 	if err != nil {
 		r.Err, r.Class, r.Start, r.End = err, pool.Other, time.Now(), time.Now()
 		return r
 	}
-	req.Header.Set(RequestIDHeader, e.RunID+"-"+strconv.FormatUint(r.Seq, 10))
 	r.BytesOut = int64(len(e.Body))
 	res := tt.SendAt(ctx, req, intended)
 	r.Start, r.End, r.Code, r.BytesIn = res.Start, res.End, res.Status, res.BytesIn

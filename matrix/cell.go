@@ -449,7 +449,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	env := &attack.Env{
 		Target:       target,
 		Method:       s.Method,
-		Body:         []byte(`{"idlerace":true}`),
+		Body:         attack.DefaultBody(s.Method),
 		IdleTimeout:  s.IdleTimeout,
 		LocatedClose: located,
 		Seed:         s.Seed + uint64(s.Repeat),

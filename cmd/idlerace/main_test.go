@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,6 +66,7 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"run", "--pcap", "--wire", "off"}, "--pcap writes the capture that --wire off turns off"},
 		{[]string{"run", "--wire", "maybe"}, `--wire "maybe": want auto, on or off`},
 		{[]string{"run", "--shard", "1"}, `--shard "1": want I/N, e.g. 0/4`},
+		{[]string{"run", "--upstream", "nginz"}, `upstream "nginz": unknown kind "nginz" (known: builtin, gonet, nginx, node, uvicorn)`},
 		{[]string{"run", "--shard", "0/2", "--shards", "2"}, "give one"},
 		{[]string{"attack", "--target", "http://127.0.0.1:9/", "--idle-timeout", "1s", "--wire", "yes"}, `--wire "yes": want auto, on or off`},
 		{[]string{"attack", "--target", "http://" + closed + "/", "--idle-timeout", "1s"}, "connection refused"},
@@ -219,5 +223,79 @@ func TestStrategiesCheckStartsEveryClientKind(t *testing.T) {
 	}
 	if broken != (code == 3) {
 		t.Errorf("exit %d with a kind broken %v: want 3 exactly when one did not start (stderr %s)", code, broken, errOut)
+	}
+}
+
+// A GET through attack carries no body and no Content-Length, and says it is idlerace;
+// a POST carries its small body: a raw listener reads the bytes on the wire.
+func TestAttackGETCarriesNoBody(t *testing.T) {
+	for _, c := range []struct {
+		method string
+		body   bool
+	}{{"GET", false}, {"POST", true}} {
+		t.Run(c.method, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			heads := make(chan string, 64)
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer conn.Close()
+						br := bufio.NewReader(conn)
+						for {
+							req, err := http.ReadRequest(br)
+							if err != nil {
+								return
+							}
+							b, _ := io.ReadAll(req.Body)
+							select {
+							case heads <- fmt.Sprintf("%s cl=%d te=%v ua=%s body=%q", req.Method, req.ContentLength, req.TransferEncoding, req.UserAgent(), b):
+							default:
+							}
+							_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+						}
+					}()
+				}
+			}()
+			defer ln.Close()
+			code, _, stderr := run(t, "attack", "--target", "http://"+ln.Addr().String()+"/", "--strategy", "blind", "--method", c.method,
+				"--load", "sweep:lanes=2,requests=4,duration=1m", "--idle-timeout", "50ms")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got := <-heads
+			want := c.method + " cl=0 te=[] ua=idlerace/dev body=\"\""
+			if c.body {
+				want = c.method + ` cl=17 te=[] ua=idlerace/dev body="{\"idlerace\":true}"`
+			}
+			if got != want {
+				t.Errorf("on the wire: %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// --upstream alone runs the default matrix's rows against another server, and the run
+// directory's matrix.yaml says so (a resume runs the same).
+func TestRunUpstreamFlagRunsTheMatrixAgainstIt(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := run(t, "run", "--upstream", "gonet", "--strategy", "watch", "--skew", "none", "--idle-timeout", "200ms",
+		"--load", "sweep:lanes=2,requests=6,duration=1m", "--out", out, "-q", "--no-report")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	sum, err := results.ReadSummary(filepath.Join(out, "summary.json"))
+	if err != nil || len(sum.Cells) != 1 || sum.Cells[0].Upstream != "gonet" {
+		t.Fatalf("summary %+v (%v): want one cell against gonet", sum, err)
+	}
+	m, _ := os.ReadFile(filepath.Join(out, "matrix.yaml"))
+	if !strings.Contains(string(m), "upstreams:\n  - \"gonet\"") {
+		t.Errorf("matrix.yaml does not name the upstream:\n%s", m)
 	}
 }

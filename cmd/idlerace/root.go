@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/matrix"
 )
 
@@ -61,6 +62,7 @@ loses it and what each costs in latency and new connections.`,
 func execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	attack.UserAgent = "idlerace/" + Version
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
