@@ -66,6 +66,8 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"run", "--pcap", "--wire", "off"}, "--pcap writes the capture that --wire off turns off"},
 		{[]string{"run", "--wire", "maybe"}, `--wire "maybe": want auto, on or off`},
 		{[]string{"run", "--shard", "1"}, `--shard "1": want I/N, e.g. 0/4`},
+		{[]string{"run", "--shard", "x"}, `--shard "x": want I/N, e.g. 0/4`},
+		{[]string{"run", "--shard", "3/2"}, `--shard "3/2": shard index "3": want a whole number from 0 to 1`},
 		{[]string{"run", "--upstream", "nginz"}, `upstream "nginz": unknown kind "nginz" (known: builtin, gonet, nginx, node, uvicorn)`},
 		{[]string{"run", "--shard", "0/2", "--shards", "2"}, "give one"},
 		{[]string{"attack", "--target", "http://127.0.0.1:9/", "--idle-timeout", "1s", "--wire", "yes"}, `--wire "yes": want auto, on or off`},

@@ -24,7 +24,7 @@ func newMergeCmd() *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
@@ -49,8 +49,13 @@ func newMergeCmd() *cobra.Command {
 				return err
 			}
 			if len(missing) > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "idlerace: missing shards %s of %d: the merged run is partial (%d of %d cells)\n",
-					joinInts(missing), manifests[0].Shard.Count, len(sum.Cells), len(opt.Order))
+				// Written, so that what is there can be read, but not a success.
+				defer func() {
+					if err == nil {
+						err = failed("missing shards %s of %d: the merged run is partial (%d of %d cells)",
+							joinInts(missing), manifests[0].Shard.Count, len(sum.Cells), len(opt.Order))
+					}
+				}()
 			}
 			if err := writeSummary(cmd.OutOrStdout(), format, sum); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,8 +20,8 @@ loads: ["sweep:lanes=2,requests=8,duration=30s"]
 // A matrix run as 3 shards and merged is the unsharded run's matrix: the same cell IDs
 // in the same order, each cell exactly its shard's (histogram merged, not averaged);
 // each shard's run directory says which shard of which matrix it is. A missing shard
-// leaves the merge partial and named; a shard given twice, or one of another matrix, is
-// refused with exit 2.
+// leaves the merge partial and named, exit 1; a shard given twice, or one of another
+// matrix, is refused with exit 2.
 func TestShardsMergeIntoTheWholeMatrix(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "m.yaml")
@@ -36,9 +37,17 @@ func TestShardsMergeIntoTheWholeMatrix(t *testing.T) {
 		return out
 	}
 	whole := runDir("whole")
+	// The shards as a pod of the Indexed Job runs them: separate processes, one after
+	// another, each told only JOB_COMPLETION_INDEX and the count.
 	var shards []string
-	for _, s := range []string{"0/3", "1/3", "2/3"} {
-		shards = append(shards, runDir("shard"+s[:1], "--shard", s))
+	for i := range 3 {
+		out := filepath.Join(dir, fmt.Sprintf("shard%d", i))
+		cmd := idlerace("run", "-f", file, "--shards", "3", "--out", out, "-q", "--no-report")
+		cmd.Env = append(cmd.Env, fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("shard %d: %v: %s", i, err, b)
+		}
+		shards = append(shards, out)
 	}
 	for i, d := range shards {
 		m, err := results.ReadManifest(filepath.Join(d, "manifest.json"))
@@ -83,8 +92,8 @@ func TestShardsMergeIntoTheWholeMatrix(t *testing.T) {
 	}
 
 	code, _, errOut := run(t, "merge", filepath.Join(dir, "partial"), shards[0], shards[2])
-	if code != 0 || !strings.Contains(errOut, "missing shards 1 of 3") {
-		t.Errorf("merge without shard 1: exit %d, %q: want 0 and the missing shard named", code, errOut)
+	if code != 1 || !strings.Contains(errOut, "missing shards 1 of 3") || strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
+		t.Errorf("merge without shard 1: exit %d, %q: want 1 (incomplete) and the missing shard named", code, errOut)
 	}
 	if p, _ := results.ReadSummary(filepath.Join(dir, "partial", "summary.json")); p == nil || p.State != "partial" {
 		t.Errorf("a merge missing a shard is %v, want partial", p)
