@@ -131,22 +131,27 @@ func TestSweepFocusAimsAtTheLocatedClose(t *testing.T) {
 	e := env(t, srv.URL, "blind", T)
 	e.LocatedClose = 55 * time.Millisecond // e.g. a server that closes 15 ms after its timeout
 	rec := attack.NewRecorder("sweep", nil)
-	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,focus=2ms,duration=600ms"), e, rec); err != nil {
+	asked := &intendedGaps{lastEnd: map[int]time.Time{}}
+	rec.Observer = asked
+	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,focus=2ms,requests=64,duration=1m"), e, rec); err != nil {
 		t.Fatal(err)
 	}
-	var near int64
 	for b := range rec.Gaps.Buckets() {
 		if b.Gap < 53*time.Millisecond {
-			t.Fatalf("gap %s below c-D = 53ms", b.Gap)
-		}
-		if b.Gap <= 57*time.Millisecond {
-			near += b.N
+			t.Fatalf("delivered gap %s below c-D = 53ms", b.Gap)
 		}
 	}
-	// Every gap asked for lies in [53ms, 57ms]; the scheduler delivers some later, but a
-	// sweep that ignored focus would put its gaps around T = 40ms, below c-D.
-	if rec.Gaps.Len() == 0 || near == 0 {
-		t.Fatalf("%d gaps, %d within c±2ms", rec.Gaps.Len(), near)
+	// Every gap asked for lies in [53ms, 57ms] (a sweep that ignored focus would ask
+	// around T = 40ms); the scheduler delivers some later, which says nothing of focus.
+	asked.mu.Lock()
+	defer asked.mu.Unlock()
+	if len(asked.gaps) != 64 {
+		t.Fatalf("%d gaps asked for, want 64", len(asked.gaps))
+	}
+	for _, g := range asked.gaps {
+		if g < 53*time.Millisecond || g > 57*time.Millisecond {
+			t.Fatalf("asked for gap %s, outside c±2ms = [53ms, 57ms]", g)
+		}
 	}
 }
 
@@ -163,7 +168,7 @@ func TestSweepBlindFailsPastTheServerTimeout(t *testing.T) {
 	srv, _ := server(t, T)
 	e := env(t, srv.URL, "blind", T)
 	rec := attack.NewRecorder("sweep", nil)
-	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,width=10ms,duration=800ms"), e, rec); err != nil {
+	if err := attack.Run(context.Background(), load(t, "sweep:lanes=8,width=10ms,requests=96,duration=1m"), e, rec); err != nil {
 		t.Fatal(err)
 	}
 	rate := float64(rec.Stale) / float64(rec.Requests)

@@ -128,7 +128,7 @@ func TestRunWritesSummaryAndHlogs(t *testing.T) {
 	dir := t.TempDir()
 	res := filepath.Join(dir, "results.csv")
 	code, out, stderr := run(t, "run", "--strategy", "blind,timeout-margin:margin=20ms", "--skew", "none",
-		"--load", "sweep:lanes=8,duration=700ms", "--idle-timeout", "60ms", "--format", "json", "--out", dir, "--results", res, "-q")
+		"--load", "sweep:lanes=8,requests=64,duration=1m", "--idle-timeout", "60ms", "--format", "json", "--out", dir, "--results", res, "-q")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -147,7 +147,7 @@ func TestRunWritesSummaryAndHlogs(t *testing.T) {
 	// The sweep's gaps are 45..75ms around T = 60ms: blind loses about the far half (less
 	// by however late a loaded machine's server closes); the margin drops every
 	// connection idle past 40ms, i.e. all of them, so none can be stale however loaded.
-	if blind.Requests < 40 || blind.ResetRate < 0.2 || blind.Server.UnmatchedFailures != 0 {
+	if blind.Requests != 64 || blind.ResetRate < 0.2 || blind.Server.UnmatchedFailures != 0 {
 		t.Errorf("blind: %d requests, reset %.3f, unmatched %d", blind.Requests, blind.ResetRate, blind.Server.UnmatchedFailures)
 	}
 	if margin.Stale != 0 || margin.ConnsPer1k < 500 {
