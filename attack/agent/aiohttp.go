@@ -25,7 +25,7 @@ var aiohttpAgent = &Kind{
 	Usage:     "aiohttp[:keepalive_timeout=D]",
 	Options:   idleOption("aiohttp", "keepalive_timeout", false),
 	Help:      "aiohttp's ClientSession with its defaults, a session per lane, in Debian's python3",
-	Files:     map[string][]byte{"agent.py": aiohttpAgentPy},
+	Files:     pythonFiles(aiohttpAgentPy),
 	Argv:      []string{python, "agent.py"},
 	Missing:   pythonMissing("aiohttp", "python3-aiohttp"),
 	Version:   pythonVersion("import aiohttp; print('aiohttp', aiohttp.__version__)"),

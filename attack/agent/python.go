@@ -13,8 +13,8 @@ const python = "/usr/bin/python3"
 //go:embed python/idlerace_agent.py
 var pythonShared []byte
 
-// pythonFiles are a thread-per-lane Python agent's files: its script beside the module
-// every such agent imports (the protocol's loop, one thread per lane).
+// pythonFiles are a Python agent's files: its script beside the module
+// the agents import (the protocol's loop and lanes for the threaded ones, the options).
 func pythonFiles(agent []byte) map[string][]byte {
 	return map[string][]byte{"agent.py": agent, "idlerace_agent.py": pythonShared}
 }

@@ -15,17 +15,10 @@ import time
 
 import aiohttp
 
-
-def keepalive():
-    # The kind's keepalive_timeout option (--max-idle-ns N), or None: aiohttp's 15 s.
-    args = sys.argv[1:]
-    for i, a in enumerate(args[:-1]):
-        if a == "--max-idle-ns":
-            return int(args[i + 1]) / 1e9
-    return None
+from idlerace_agent import max_idle
 
 
-KEEPALIVE = keepalive()
+KEEPALIVE = max_idle()  # the kind's keepalive_timeout option, or None: aiohttp's 15 s
 
 
 def out(obj):
