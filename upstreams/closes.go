@@ -46,6 +46,8 @@ type IdleCloses struct {
 	// KeepAlive is the Keep-Alive header of the first response that had one ("" when
 	// none did): what the server advertises, to set beside what it does.
 	KeepAlive string
+	// Resets counts the closes among Closes that arrived as a RST rather than a FIN.
+	Resets int
 }
 
 // MeasureIdleCloses is MeasureCloses that also keeps the server's Keep-Alive header.
@@ -79,11 +81,12 @@ func MeasureIdleCloses(ctx context.Context, rawURL string, n int, wait time.Dura
 	defer w.stop()
 	samples := make([]time.Duration, n)
 	headers := make([]string, n)
+	resets := make([]bool, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			samples[i], headers[i], errs[i] = measureClose(ctx, w, u, wait)
+			samples[i], headers[i], resets[i], errs[i] = measureClose(ctx, w, u, wait)
 		})
 	}
 	wg.Wait()
@@ -102,6 +105,9 @@ func MeasureIdleCloses(ctx context.Context, rawURL string, n int, wait time.Dura
 			continue
 		}
 		out = append(out, samples[i])
+		if resets[i] {
+			res.Resets++
+		}
 	}
 	res.Closes = out
 	if len(failed) == 0 {
@@ -119,59 +125,59 @@ func MeasureIdleCloses(ctx context.Context, rawURL string, n int, wait time.Dura
 }
 
 // measureClose is one connection of MeasureCloses.
-func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Duration) (late time.Duration, keepAlive string, err error) {
+func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Duration) (late time.Duration, keepAlive string, reset bool, err error) {
 	d := net.Dialer{Timeout: wait}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, keepAlive, ctx.Err() // the dial ended with the context, which says why
+			return 0, keepAlive, false, ctx.Err() // the dial ended with the context, which says why
 		}
-		return 0, keepAlive, err
+		return 0, keepAlive, false, err
 	}
 	defer nc.Close()
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
-		return 0, keepAlive, fmt.Errorf("%s resolved to non-loopback %s", u.Host, nc.RemoteAddr())
+		return 0, keepAlive, false, fmt.Errorf("%s resolved to non-loopback %s", u.Host, nc.RemoteAddr())
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, keepAlive, err
+		return 0, keepAlive, false, err
 	}
 	req.Header.Set("User-Agent", "idlerace-measure-closes")
 	// Every deadline set here is followed by a look at ctx: a cancellation whose
 	// AfterFunc ran just before would otherwise be overwritten.
 	nc.SetDeadline(time.Now().Add(wait))
 	if err := ctx.Err(); err != nil {
-		return 0, keepAlive, err
+		return 0, keepAlive, false, err
 	}
 	if err := req.Write(nc); err != nil {
-		return 0, keepAlive, fmt.Errorf("write request: %w", err)
+		return 0, keepAlive, false, fmt.Errorf("write request: %w", err)
 	}
 	sc := newStampConn(nc)
 	br := bufio.NewReader(sc)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return 0, keepAlive, fmt.Errorf("read response: %w", err)
+		return 0, keepAlive, false, fmt.Errorf("read response: %w", err)
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, keepAlive, fmt.Errorf("read response body: %w", err)
+		return 0, keepAlive, false, fmt.Errorf("read response body: %w", err)
 	}
 	resp.Body.Close()
 	keepAlive = resp.Header.Get("Keep-Alive")
 	if resp.Close {
-		return 0, keepAlive, errors.New("response said Connection: close: not an idle close")
+		return 0, keepAlive, false, errors.New("response said Connection: close: not an idle close")
 	}
 	end := sc.last
 	if br.Buffered() > 0 {
-		return 0, keepAlive, fmt.Errorf("%d unexpected bytes after the response", br.Buffered())
+		return 0, keepAlive, false, fmt.Errorf("%d unexpected bytes after the response", br.Buffered())
 	}
 
 	closed, waited := sc.waitEnd(ctx, w, end.Add(wait))
 	nc.SetReadDeadline(end.Add(wait))
 	if err := ctx.Err(); err != nil {
-		return 0, keepAlive, err
+		return 0, keepAlive, false, err
 	}
 	var buf [1]byte
 	n, err := br.Read(buf[:])
@@ -180,15 +186,15 @@ func measureClose(ctx context.Context, w *closeWatcher, u *url.URL, wait time.Du
 	}
 	switch {
 	case n > 0:
-		return 0, keepAlive, fmt.Errorf("%d unexpected bytes after the response", br.Buffered()+n)
+		return 0, keepAlive, false, fmt.Errorf("%d unexpected bytes after the response", br.Buffered()+n)
 	case ctx.Err() != nil:
-		return 0, keepAlive, ctx.Err()
+		return 0, keepAlive, false, ctx.Err()
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		return closed.Sub(end), keepAlive, nil
+		return closed.Sub(end), keepAlive, errors.Is(err, syscall.ECONNRESET), nil
 	case isTimeoutErr(err):
-		return 0, keepAlive, fmt.Errorf("no close within %v of the response", wait)
+		return 0, keepAlive, false, fmt.Errorf("no close within %v of the response", wait)
 	}
-	return 0, keepAlive, fmt.Errorf("waiting for the close: %w", err)
+	return 0, keepAlive, false, fmt.Errorf("waiting for the close: %w", err)
 }
 
 func isTimeoutErr(err error) bool {

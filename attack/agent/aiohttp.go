@@ -23,7 +23,7 @@ var aiohttpAgentPy []byte
 var aiohttpAgent = &Kind{
 	Name:      "aiohttp",
 	Usage:     "aiohttp[:keepalive_timeout=D]",
-	Options:   idleOption("aiohttp", "keepalive_timeout", false),
+	Idle:      &IdleSetting{Option: "keepalive_timeout"},
 	Help:      "aiohttp's ClientSession with its defaults, a session per lane, in Debian's python3",
 	Files:     pythonFiles(aiohttpAgentPy),
 	Argv:      []string{python, "agent.py"},

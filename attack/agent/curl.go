@@ -25,7 +25,7 @@ var curlAgentPy []byte
 var curlAgent = &Kind{
 	Name:      "curl",
 	Usage:     "curl[:maxage_conn=D]",
-	Options:   idleOption("curl", "maxage_conn", true),
+	Idle:      &IdleSetting{Option: "maxage_conn", WholeSeconds: true},
 	Help:      "libcurl's connection cache with its defaults (pycurl), an easy handle per lane, in Debian's python3",
 	Files:     pythonFiles(curlAgentPy),
 	Argv:      []string{python, "agent.py"},

@@ -23,7 +23,7 @@ var httpxAgentPy []byte
 var httpxAgent = &Kind{
 	Name:      "httpx",
 	Usage:     "httpx[:keepalive_expiry=D]",
-	Options:   idleOption("httpx", "keepalive_expiry", false),
+	Idle:      &IdleSetting{Option: "keepalive_expiry"},
 	Help:      "httpx's Client with its defaults (httpcore), a Client per lane, in Debian's python3",
 	Files:     pythonFiles(httpxAgentPy),
 	Argv:      []string{python, "agent.py"},

@@ -60,6 +60,7 @@ const (
 //   - pool_idle_timeout: a connection idle longer is not reused (MaxIdle).
 //   - no hint: hyper does not read Keep-Alive: timeout=N.
 var hyperAgent = &Kind{
+	Idle:  &IdleSetting{Option: "pool_idle_timeout"},
 	Name:  "hyper",
 	Usage: "hyper[:pool_idle_timeout=D,retry_canceled_requests=true|false,pool_max_idle_per_host=N]",
 	Help:  "hyper 0.14's Client (the seed's; builder defaults), one per lane, built from Debian's crates",

@@ -36,11 +36,11 @@ const javaPackages = "openjdk-17-jdk-headless libjackson2-databind-java"
 //     "HEAD"); a POST fails with the connection's own error.
 //   - no hint: JDK 17 does not read Keep-Alive: timeout=N.
 var javaAgent = &Kind{
-	Name:    "java",
-	Usage:   "java[:keepalive_timeout=D]",
-	Options: idleOption("java", "keepalive_timeout", true),
-	Help:    "the JDK's java.net.http.HttpClient with its defaults, a client per lane, run from source by the JDK",
-	Files:   map[string][]byte{"Agent.java": javaAgentSource},
+	Name:  "java",
+	Usage: "java[:keepalive_timeout=D]",
+	Idle:  &IdleSetting{Option: "keepalive_timeout", WholeSeconds: true},
+	Help:  "the JDK's java.net.http.HttpClient with its defaults, a client per lane, run from source by the JDK",
+	Files: map[string][]byte{"Agent.java": javaAgentSource},
 	Argv: []string{"java", "-cp", strings.Join(javaClasspath, ":"),
 		"--add-opens", "java.net.http/jdk.internal.net.http=ALL-UNNAMED", "Agent.java"},
 	Missing: func() string {

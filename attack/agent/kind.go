@@ -40,6 +40,25 @@ type Kind struct {
 	// Behaviour is what the model assumes of the library (see each kind's comment for
 	// the source that shows it).
 	Behaviour pool.Behaviour
+	// Idle is the library's setting for how long a pooled connection may idle (nil:
+	// it has none). A kind without its own Options takes it as its one option.
+	Idle *IdleSetting
+}
+
+// IdleSetting is a library's idle timeout for pooled connections, as the library names
+// it: what `idlerace probe` recommends a value for.
+type IdleSetting struct {
+	Option       string // the spec option, e.g. "keep_alive_timeout"
+	WholeSeconds bool   // the library takes whole seconds only
+}
+
+// IdleSettingOf returns the idle setting of the client kind named name (nil: none, or
+// no such kind).
+func IdleSettingOf(name string) *IdleSetting {
+	if k := kinds[name]; k != nil {
+		return k.Idle
+	}
+	return nil
 }
 
 var kinds = map[string]*Kind{}
@@ -50,6 +69,9 @@ const DirPrefix = "idlerace-agent-"
 
 // Register makes k a strategy named k.Name.
 func Register(k *Kind) {
+	if k.Options == nil && k.Idle != nil {
+		k.Options = idleOption(k.Name, k.Idle.Option, k.Idle.WholeSeconds)
+	}
 	kinds[k.Name] = k
 	usage := k.Usage
 	if usage == "" {

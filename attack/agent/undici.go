@@ -24,7 +24,7 @@ var undiciAgentJS []byte
 var undiciAgent = &Kind{
 	Name:    "undici",
 	Usage:   "undici[:keep_alive_timeout=D]",
-	Options: idleOption("undici", "keep_alive_timeout", false),
+	Idle:    &IdleSetting{Option: "keep_alive_timeout"},
 	Help:    "Node's built-in fetch (undici) with its defaults, an undici Agent per lane, in a node process",
 	Files:   jsFiles(undiciAgentJS),
 	Argv:    []string{"node", "agent.js"},

@@ -37,6 +37,7 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // Bad input: one line on stderr naming the bad value and what is accepted, exit code 2.
 func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 	closed := closedPort(t)
+	live := listening(t) // accepts, so that the flag after --target is what is bad
 	cases := []struct {
 		args []string
 		want string
@@ -79,6 +80,16 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"upstream", "--addr", "0.0.0.0:8080"}, "not a loopback address"},
 		{[]string{"upstream", "--close", "slam"}, "--close"},
 		{[]string{"upstream", "--advertise", "-1s"}, "--advertise"},
+		{[]string{"probe", "--target", "http://" + closed + "/"}, "connection refused"},
+		{[]string{"probe", "--target", "http://192.0.2.1/"}, "not a loopback address"},
+		{[]string{"probe", "--target", "ftp://127.0.0.1/"}, "want an http:// URL"},
+		{[]string{"probe"}, `required flag(s) "target" not set`},
+		{[]string{"probe", "--target", "http://" + closed + "/", "--format", "xml"}, `--format "xml": want table or json`},
+		{[]string{"probe", "--target", "http://" + live + "/", "--conns", "1"}, "--conns 1: want 2..1024"},
+		{[]string{"probe", "--target", "http://" + live + "/", "--max-requests", "1"}, "--max-requests 1: want 2..100000"},
+		{[]string{"probe", "--target", "http://" + live + "/", "--max-timeout", "10ms"}, "--max-timeout 10ms: want at least 100ms"},
+		{[]string{"probe", "--target", "http://" + live + "/", "--response-timeout", "0s"}, "--response-timeout 0s: want > 0"},
+		{[]string{"probe", "--target", "http://" + live + "/", "--max-timeout", "soon"}, `invalid argument "soon"`},
 	}
 	for _, c := range cases {
 		code, _, stderr := run(t, c.args...)
@@ -92,6 +103,28 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 			t.Errorf("%v: stderr has %d lines, want 1: %q", c.args, n+1, stderr)
 		}
 	}
+}
+
+// listening returns the address of a loopback listener that accepts and closes.
+func listening(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
 }
 
 func closedPort(t *testing.T) string {

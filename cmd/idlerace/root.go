@@ -54,7 +54,7 @@ loses it and what each costs in latency and new connections.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newAttackCmd(), newUpstreamCmd(), newStrategiesCmd(), newCompareCmd(), newGateCmd(), newMergeCmd(), newK8sCmd(), newExportCmd(), newReportCmd())
+	root.AddCommand(newRunCmd(), newAttackCmd(), newUpstreamCmd(), newStrategiesCmd(), newCompareCmd(), newGateCmd(), newMergeCmd(), newK8sCmd(), newProbeCmd(), newExportCmd(), newReportCmd())
 	return root
 }
 

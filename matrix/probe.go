@@ -1,0 +1,104 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/idlerace/idlerace/attack/agent"
+	"github.com/idlerace/idlerace/upstreams/probe"
+)
+
+// WindowStrategies are the strategies whose race window a probe measures at the
+// server: blind is the whole exposure, watch and read-probe what a client that looks
+// before it reuses still loses.
+var WindowStrategies = []string{"blind", "watch", "read-probe"}
+
+// ProbeWindows measures each strategy's race window at a probed server: one cell per
+// strategy against the target, T the measured median close, gaps swept ±3 ms around it
+// (or the close's own spread when wider), for at least 4 periods and 3 s.
+func ProbeWindows(ctx context.Context, res *probe.Result, method string, progress func(string, time.Duration)) error {
+	c := res.IdleTimeoutMS
+	if c == nil || c.Method != "watched" {
+		return nil
+	}
+	t := time.Duration(c.P50 * float64(time.Millisecond)).Round(10 * time.Microsecond)
+	width := max(3*time.Millisecond, time.Duration((c.Max-c.Min)*float64(time.Millisecond)))
+	periods := max(4, int(math.Ceil(float64(3*time.Second)/float64(t))))
+	load := fmt.Sprintf("sweep:lanes=16,width=%s,periods=%d", width.Round(10*time.Microsecond), periods)
+	res.WindowMS = map[string]probe.Window{}
+	for _, s := range WindowStrategies {
+		if progress != nil {
+			progress("race window: "+s, time.Duration(periods+1)*(t+width))
+		}
+		p, err := Prepare(CellSpec{Strategy: s, Upstream: "external", Skew: "none", Latency: "0", Load: load,
+			IdleTimeout: t, Method: method, Seed: 1})
+		if err != nil {
+			return err
+		}
+		out, err := RunTarget(ctx, p, res.Target, nil)
+		if err != nil {
+			return fmt.Errorf("race window of %s: %w", s, err)
+		}
+		res.WindowMS[s] = probe.Window{MeasuredMS: out.Cell.WindowMS, ModelMS: out.Cell.ModelWindowMS,
+			Requests: out.Cell.Requests, Stale: out.Cell.Stale}
+		res.RequestsSent += out.Cell.Requests
+	}
+	return nil
+}
+
+// Recommend fills res.Recommendations: for Go's net/http, the timeout-margin strategy,
+// every client kind with an idle setting and an nginx upstream block, the longest idle
+// timeout that is still below the earliest close the probe saw. The margin is the
+// larger of 1% of that close, twice the closes' spread and 1 ms: room for the client's
+// timer and the server's.
+func Recommend(res *probe.Result) {
+	c := res.IdleTimeoutMS
+	if c == nil {
+		return
+	}
+	earliest := c.Min
+	spread := c.P99 - c.Min
+	margin := math.Max(math.Max(earliest/100, 2*spread), 1)
+	safe := earliest - res.RTTMS - margin
+	arith := fmt.Sprintf("earliest close %s − RTT %s − margin %s (max of 1%%, 2 × spread %s, 1 ms) = %s",
+		msText(earliest), msText(res.RTTMS), msText(margin), msText(spread), msText(safe))
+	if c.Method == "bisection" {
+		arith = "silent close: only an idle timeout protects a client (a watch or a read probe sees nothing); " + arith
+	}
+	if safe <= 0 {
+		res.Recommendations = append(res.Recommendations, probe.Recommendation{Client: "any", Setting: "no idle timeout is safe", Arithmetic: arith})
+		return
+	}
+	d := time.Duration(safe * float64(time.Millisecond)).Truncate(time.Millisecond)
+	add := func(client, setting, spec string) {
+		res.Recommendations = append(res.Recommendations, probe.Recommendation{Client: client, Setting: setting, Arithmetic: arith, Spec: spec})
+	}
+	add("Go net/http", "Transport.IdleConnTimeout ≤ "+d.String(), "")
+	t := time.Duration(c.P50 * float64(time.Millisecond)).Round(time.Millisecond)
+	add("timeout-margin", fmt.Sprintf("margin ≥ %s with T = %s", (t-d).String(), t), fmt.Sprintf("timeout-margin:margin=%s", t-d))
+	for _, k := range agent.Kinds() {
+		is := agent.IdleSettingOf(k)
+		if is == nil {
+			continue
+		}
+		v := d
+		if is.WholeSeconds {
+			v = d.Truncate(time.Second)
+			if v == 0 {
+				add(k, is.Option+": none safe (whole seconds only, and the server closes within 1 s)", "")
+				continue
+			}
+		}
+		add(k, fmt.Sprintf("%s ≤ %s", is.Option, v), fmt.Sprintf("%s:%s=%s", k, is.Option, v))
+	}
+	add("nginx (as a proxy in front)", fmt.Sprintf("upstream { keepalive_timeout %dms; }", d.Milliseconds()), "")
+}
+
+func msText(v float64) string {
+	if math.Abs(v) >= 1000 {
+		return fmt.Sprintf("%.3fs", v/1000)
+	}
+	return fmt.Sprintf("%.2fms", v)
+}
