@@ -60,7 +60,13 @@ outside loopback need --allow-remote.`,
 				stderr = io.Discard
 			}
 			reqs, took := cfg.Bounds()
-			fmt.Fprintf(stderr, "probe %s: at most %d requests and %v (--max-timeout %v)\n", cfg.Target, reqs, took.Round(time.Second), cfg.MaxTimeout)
+			windows = windows && !cfg.AllowRemote
+			then := ""
+			if windows {
+				wr, wt := matrix.WindowBoundsBefore(cfg.MaxTimeout)
+				then = fmt.Sprintf("; then the race windows, at most %d requests and %v (--windows=false skips them)", wr, wt.Round(time.Second))
+			}
+			fmt.Fprintf(stderr, "probe %s: search at most %d requests and %v (--max-timeout %v)%s\n", cfg.Target, reqs, took.Round(time.Second), cfg.MaxTimeout, then)
 			step := func(phase string, wait time.Duration) {
 				fmt.Fprintf(stderr, "probe: %s (up to %v)\n", phase, wait.Round(time.Millisecond))
 			}
@@ -69,7 +75,9 @@ outside loopback need --allow-remote.`,
 			if err != nil {
 				return fmt.Errorf("probe %s: %w", cfg.Target, err)
 			}
-			if windows && !cfg.AllowRemote {
+			if plan, ok := matrix.PlanWindows(res); windows && ok {
+				wr, wt := plan.Bounds()
+				fmt.Fprintf(stderr, "probe: race windows at T = %v ± %v: at most %d requests and %v\n", plan.T, plan.Width, wr, wt.Round(time.Millisecond))
 				start := time.Now()
 				if err := matrix.ProbeWindows(cmd.Context(), res, cfg.Method, step); err != nil {
 					return fmt.Errorf("probe %s: %w", cfg.Target, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,12 +26,21 @@ func TestProbeReportsTheServerAndSafeSettings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "at most") {
-		t.Errorf("stderr %q: want the bounds printed first", stderr)
+	var search, windows int
+	if _, err := fmt.Sscanf(stderr, "probe "+s.URL()+"/: search at most %d requests", &search); err != nil {
+		t.Errorf("stderr %q: want the search's bounds printed first (%v)", stderr, err)
+	}
+	if i := strings.Index(stderr, "probe: race windows at T = "); i < 0 {
+		t.Errorf("stderr %q: want the windows' bounds printed before they run", stderr)
+	} else if _, err := fmt.Sscanf(stderr[i+strings.Index(stderr[i:], "at most "):], "at most %d requests", &windows); err != nil {
+		t.Errorf("windows' bounds in %q: %v", stderr[i:], err)
 	}
 	var res probe.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
+	}
+	if res.RequestsSent > int64(search+windows) {
+		t.Errorf("sent %d requests, bounds printed %d + %d", res.RequestsSent, search, windows)
 	}
 	if res.IdleTimeoutMS == nil || res.CloseMode != "fin" {
 		t.Fatalf("idle %+v, mode %q", res.IdleTimeoutMS, res.CloseMode)
