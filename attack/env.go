@@ -1,14 +1,12 @@
 package attack
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +26,16 @@ type Env struct {
 	// Method defaults to POST: net/http.Transport replays idempotent requests by itself,
 	// which would hide the race in the stdlib row.
 	Method string
-	// Body is sent with every request (replayable: GetBody is set).
+	// Body is sent with every request (replayable: GetBody is set); nil or empty is no
+	// body and no Content-Length.
 	Body []byte
+	// Header is sent with every request beside idlerace's own Idlerace-Request-Id; a
+	// User-Agent in it replaces idlerace's, a Host sets the request's Host.
+	Header http.Header
+	// Targets, when set, are the requests the load goes round over, one after another
+	// (attack --targets): each its own method, path, headers and body, all on Target's
+	// server. Method and Body are then unused.
+	Targets []Request
 	// IdleTimeout is T, the server's idle timeout as the client believes it; sweep and
 	// lull place their gaps around it.
 	IdleTimeout time.Duration
@@ -48,6 +54,9 @@ type Env struct {
 	seq        atomic.Uint64
 	mu         sync.Mutex
 	transports []pool.Transport
+	once       sync.Once
+	tmpl       []template
+	tmplErr    error
 }
 
 // UserAgent is every request's User-Agent ("idlerace/<version>"; the command sets it).
@@ -63,22 +72,6 @@ func DefaultBody(method string) []byte {
 		return nil
 	}
 	return []byte(`{"idlerace":true}`)
-}
-
-// newRequest is one request of the load: no body (and no Content-Length) when Body is
-// empty, the run's id for the server to count executions by, idlerace's User-Agent.
-func (e *Env) newRequest(ctx context.Context, seq uint64) (*http.Request, error) {
-	var body io.Reader
-	if len(e.Body) > 0 {
-		body = bytes.NewReader(e.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, e.method(), e.Target, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set(RequestIDHeader, e.RunID+"-"+strconv.FormatUint(seq, 10))
-	req.Header.Set("User-Agent", UserAgent)
-	return req, nil
 }
 
 func (e *Env) method() string {
@@ -129,6 +122,20 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 	if tt, ok := tr.(pool.Timed); ok {
 		return e.sendTimed(ctx, tt, intended, prime)
 	}
+	// A lane's pool serves one request at a time: what its strategy discarded meanwhile
+	// was this request's idle connection, given up by the strategy's own rule.
+	st, ok := tr.(interface{ Stats() pool.Stats })
+	if !ok {
+		return e.sendHTTP(ctx, tr, intended, prime)
+	}
+	discards := st.Stats().Discards
+	r := e.sendHTTP(ctx, tr, intended, prime)
+	r.Declined = st.Stats().Discards > discards
+	return r
+}
+
+// sendHTTP sends one request through an http.RoundTripper, traced.
+func (e *Env) sendHTTP(ctx context.Context, tr http.RoundTripper, intended time.Time, prime bool) Record {
 	r := Record{Seq: e.seq.Add(1), Intended: intended, Prime: prime, Gap: -1}
 	var wrote bool
 	trace := &httptrace.ClientTrace{
@@ -145,12 +152,12 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote = i.Err == nil },
 	}
-	req, err := e.newRequest(httptrace.WithClientTrace(ctx, trace), r.Seq)
+	req, t, err := e.newRequest(httptrace.WithClientTrace(ctx, trace), r.Seq)
 	if err != nil {
 		r.Err, r.Class, r.Start, r.End = err, pool.Other, time.Now(), time.Now()
 		return r
 	}
-	r.BytesOut = int64(len(e.Body))
+	r.Method, r.URL, r.BytesOut = t.method, t.url, int64(len(t.body))
 	r.Start = time.Now()
 	resp, err := tr.RoundTrip(req)
 	var bodyErr error
@@ -184,15 +191,16 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 // intended itself and builds the record from what its library said.
 func (e *Env) sendTimed(ctx context.Context, tt pool.Timed, intended time.Time, prime bool) Record {
 	r := Record{Seq: e.seq.Add(1), Intended: intended, Prime: prime, Gap: -1, Attempts: 1}
-	req, err := e.newRequest(ctx, r.Seq)
+	req, t, err := e.newRequest(ctx, r.Seq)
 	if err != nil {
 		r.Err, r.Class, r.Start, r.End = err, pool.Other, time.Now(), time.Now()
 		return r
 	}
-	r.BytesOut = int64(len(e.Body))
+	r.Method, r.URL, r.BytesOut = t.method, t.url, int64(len(t.body))
 	res := tt.SendAt(ctx, req, intended)
 	r.Start, r.End, r.Code, r.BytesIn = res.Start, res.End, res.Status, res.BytesIn
 	r.Reused, r.FirstReused, r.LocalPort = res.Reused, res.Reused, res.LocalPort
+	r.ReuseUnknown = !res.ReuseKnown
 	if res.Attempts > 1 { // a retry in front of the library replayed it
 		r.Attempts, r.FirstReused = res.Attempts, res.FirstReused
 	}

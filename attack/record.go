@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"cmp"
 	"sync"
 	"time"
 
@@ -26,6 +27,12 @@ type Record struct {
 	// Stale: the failure is the keep-alive race (reset or EOF on a reused connection).
 	Stale  bool
 	Reused bool
+	// ReuseUnknown: a client library that does not say whether it reused a connection
+	// sent this one (Reused is then false).
+	ReuseUnknown bool
+	// Declined: the strategy gave up an idle connection at checkout (too old for its
+	// margin, or its probe saw the close) and the request went on a new one.
+	Declined bool
 	// FirstReused and FirstIdleAge describe the first attempt's connection: what the
 	// request was exposed to, even when a retry then went on a new connection.
 	FirstReused  bool
@@ -38,6 +45,8 @@ type Record struct {
 	Attempts int
 	BytesIn  int64
 	BytesOut int64
+	// Method and URL are what the request was ("" the load's one target's).
+	Method, URL string
 }
 
 // Latency is measured from the intended send time, so that time spent waiting behind a
@@ -60,6 +69,19 @@ type Recorder struct {
 	Failures                                     results.Failures
 	Stale                                        int64
 	Latency                                      *hdrhistogram.Histogram
+	// Reused counts measured requests whose first attempt went on a reused connection,
+	// Status the responses by class (2xx, 3xx, 4xx, 5xx).
+	Reused int64
+	Status results.StatusClasses
+	// ReuseBelow is the idle gap below which every strategy should reuse its
+	// connection (the cell sets it under the server's close and the strategy's own
+	// limit); ReuseChances counts the exposed requests with such a gap whose reuse the
+	// client reported and whose connection the strategy did not decline,
+	// ReusedChances those of them that did reuse. Few reuses among
+	// many chances mean the race was not measured: the server closed after every
+	// response, or answered errors.
+	ReuseBelow                  time.Duration
+	ReuseChances, ReusedChances int64
 	// Gaps summarises the exposure gap of every request that had one, with whether it
 	// failed stale or was retried; Unexposed counts the measured requests that had none.
 	Gaps      Gaps
@@ -122,6 +144,16 @@ func (rc *Recorder) Add(r Record) {
 		return
 	}
 	rc.Requests++
+	if r.FirstReused {
+		rc.Reused++
+	}
+	if r.Gap >= 0 && r.Gap < rc.ReuseBelow && !r.ReuseUnknown && !r.Declined {
+		rc.ReuseChances++
+		if r.FirstReused {
+			rc.ReusedChances++
+		}
+	}
+	rc.Status.Add(r.Code)
 	if r.Attempts > 1 {
 		rc.Retries += int64(r.Attempts - 1)
 	}
@@ -175,8 +207,8 @@ func (rc *Recorder) vegetaResult(r *Record) *vegeta.Result {
 		Latency:   r.Latency(),
 		BytesIn:   uint64(r.BytesIn),
 		BytesOut:  uint64(r.BytesOut),
-		Method:    rc.method,
-		URL:       rc.target,
+		Method:    cmp.Or(r.Method, rc.method),
+		URL:       cmp.Or(r.URL, rc.target),
 	}
 	if r.Err != nil {
 		res.Error = r.Err.Error()

@@ -35,6 +35,15 @@ type CellSpec struct {
 	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
 	IdleTimeout time.Duration
 	Method      string
+	// Path, Header and Body are the rest of the request (a matrix's request block,
+	// attack's -H and --body): Path and query on the server ("" is "/"), headers beside
+	// idlerace's own, and the body (nil is attack.DefaultBody(Method)).
+	Path   string
+	Header http.Header
+	Body   []byte
+	// Targets, when set, are the requests the load goes round over (attack --targets);
+	// Method is then the first one's, for the model.
+	Targets []attack.Request
 	// OwnT says T was set for this cell alone (a matrix include entry), not for the whole
 	// matrix: the cell's ID then names it, so cells that differ only in T stay apart.
 	OwnT   bool
@@ -420,6 +429,27 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	return out, nil
 }
 
+// reuseBelow is the idle gap below which any strategy reuses its connection: 90% of the
+// earliest the server closes (T plus the skew's 1% quantile, or the located close when
+// that is sooner) and of the strategy's own limits (T - margin, a library's idle
+// timeout). A cell whose requests that idle reuse fewer than half the time did not
+// measure the race (results.ReuseVerdict).
+func reuseBelow(p *Prepared, located time.Duration) time.Duration {
+	t := p.Spec.IdleTimeout
+	limit := t + skewQuantile(p.Skew, 0.01)
+	if located > 0 {
+		limit = min(limit, located)
+	}
+	b := p.Strategy.Behaviour()
+	if b.Margin > 0 {
+		limit = min(limit, t-b.Margin)
+	}
+	if b.MaxIdle > 0 {
+		limit = min(limit, b.MaxIdle)
+	}
+	return max(0, limit*9/10)
+}
+
 // measure runs the attack of one cell against target and fills the client's side of
 // the cell.
 func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *closeMatcher, located time.Duration) (*Outcome, *attack.Recorder, error) {
@@ -446,10 +476,16 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 			}
 		}
 	}
+	body := s.Body
+	if body == nil {
+		body = attack.DefaultBody(s.Method)
+	}
 	env := &attack.Env{
-		Target:       target,
+		Target:       withPath(target, s.Path),
 		Method:       s.Method,
-		Body:         attack.DefaultBody(s.Method),
+		Body:         body,
+		Header:       s.Header,
+		Targets:      s.Targets,
 		IdleTimeout:  s.IdleTimeout,
 		LocatedClose: located,
 		Seed:         s.Seed + uint64(s.Repeat),
@@ -459,6 +495,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
+	rec.ReuseBelow = reuseBelow(p, located)
 	rec.Observer = obs
 	if m != nil {
 		rec.OnStale = m.failure
@@ -487,6 +524,11 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Primes:        rec.Primes,
 		NewConns:      ps.NewConns,
 		Discards:      ps.Discards + ps.WatchCloses,
+		Reused:        rec.Reused,
+		Status:        rec.Status,
+		ReuseChances:  rec.ReuseChances,
+		ReusedChances: rec.ReusedChances,
+		ReuseBelowMS:  float64(rec.ReuseBelow) / float64(time.Millisecond),
 		LatencyUS:     results.LatencyFrom(rec.Latency),
 		DurationMS:    float64(time.Since(started)) / float64(time.Millisecond),
 	}
@@ -496,6 +538,14 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		}); ok {
 			if kind, lib, ver := ck.Client(); kind != "" {
 				c.Client = &results.Client{Kind: kind, Library: lib, Version: ver}
+			}
+		}
+		if l, ok := part.(interface {
+			Learned() (int, time.Duration, int64, time.Duration, bool)
+		}); ok {
+			if closes, limit, after, took, learned := l.Learned(); learned {
+				ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+				c.Learned = &results.Learned{Closes: closes, LimitMS: ms(limit), AfterResponses: after, TookMS: ms(took)}
 			}
 		}
 	}

@@ -15,7 +15,7 @@ var DefaultYAML []byte
 // DefaultStrategies are the rows of the embedded default run: every strategy, the
 // margin ones at 20ms (a fifth of the default T).
 var DefaultStrategies = []string{
-	"blind", "watch", "read-probe", "timeout-margin:margin=20ms", "hint-margin:margin=20ms", "retry-only", "stdlib",
+	"blind", "watch", "read-probe", "timeout-margin:margin=20ms", "hint-margin:margin=20ms", "adaptive-margin", "retry-only", "stdlib",
 }
 
 // DefaultSkews are the default run's skews: exact, 5ms early, ±10ms jitter.

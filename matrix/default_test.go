@@ -51,7 +51,7 @@ func TestDefaultMatrixReproducesTheRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Cells) != 21 || sum.State != "complete" {
+	if len(sum.Cells) != 3*len(matrix.DefaultStrategies) || sum.State != "complete" {
 		t.Fatalf("%d cells, state %s", len(sum.Cells), sum.State)
 	}
 	onTime := func(c results.Cell) bool { return c.Server.CloseLateUS.P99 <= onTimeP99US }
@@ -105,6 +105,16 @@ func TestDefaultMatrixReproducesTheRace(t *testing.T) {
 				t.Errorf("%s: %d notify-lag samples", name, c.NotifySamples)
 			} else if watched && (c.NotifySamples < 100 || c.NotifyLagUS <= 0 || c.NotifyLagUS >= 100_000) {
 				t.Errorf("%s: notify lag %.0fµs from %d wake-ups, want hundreds of samples and 0 < lag < T", name, c.NotifyLagUS, c.NotifySamples)
+			}
+		case strings.HasPrefix(c.Strategy, "adaptive-margin"):
+			// It watches while it learns, then keeps under what it learned: it loses at
+			// most what watch loses, a small part of blind's, and it has learned (the
+			// sweep leaves hundreds of closes for its watchers in the first period).
+			if c.ResetRate > b.ResetRate/3 {
+				t.Errorf("%s: reset rate %.3f, want at most a third of blind's %.3f", name, c.ResetRate, b.ResetRate)
+			}
+			if c.Learned == nil || c.Learned.Closes < 8 {
+				t.Errorf("%s: learned %+v, want an estimate from at least 8 closes", name, c.Learned)
 			}
 		case strings.HasPrefix(c.Strategy, "timeout-margin") || strings.HasPrefix(c.Strategy, "hint-margin"):
 			// Every skew stays inside the 20ms margin: a stale failure needs the client

@@ -140,6 +140,7 @@ func (f *File) Cells() ([]CellSpec, error) {
 			cells = append(cells, CellSpec{
 				Strategy: c["strategy"], Upstream: c["upstream"], Skew: c["skew"], Latency: c["latency"],
 				Load: withDuration(c["load"], f.Duration), IdleTimeout: idle, OwnT: ownT, Method: method, Seed: f.Seed, Repeat: r,
+				Path: f.Request.Path, Header: f.Request.Header, Body: f.Request.Body,
 			})
 		}
 	}

@@ -19,8 +19,10 @@ type File struct {
 	Path        string
 	IdleTimeout time.Duration
 	Method      string
-	Seed        uint64
-	Repeats     int
+	// Request is the request block's path, headers and body (its method is Method).
+	Request Request
+	Seed    uint64
+	Repeats int
 	// Duration, when set, is given to every load that does not set its own.
 	Duration   time.Duration
 	Parallel   int
@@ -45,7 +47,7 @@ type Entry struct {
 // singular names an axis list's values as include, exclude and Canonical name them.
 var singular = map[string]string{"strategies": "strategy", "upstreams": "upstream", "skews": "skew", "latencies": "latency", "loads": "load"}
 
-var fileFields = []string{"idle_timeout", "method", "seed", "repeats", "duration", "parallel",
+var fileFields = []string{"idle_timeout", "method", "request", "seed", "repeats", "duration", "parallel",
 	"strategies", "upstreams", "skews", "latencies", "loads", "include", "exclude"}
 
 // FileError is a problem in a matrix file: FILE:LINE: field: what is wrong (what is
@@ -85,6 +87,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	}
 	p := &fileParser{path: path}
 	seen := map[string]bool{}
+	var requestMethod *yaml.Node // request.method, refused beside a top-level method
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if seen[k.Value] {
@@ -99,6 +102,8 @@ func ParseFile(path string, data []byte) (*File, error) {
 			f.Duration, err = p.duration(v, k.Value, false)
 		case "method":
 			f.Method, err = p.method(v)
+		case "request":
+			requestMethod, err = p.request(v, f)
 		case "seed":
 			var n int
 			n, err = p.integer(v, k.Value, 0, 1<<53)
@@ -127,6 +132,9 @@ func ParseFile(path string, data []byte) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if requestMethod != nil && seen["method"] {
+		return nil, p.errf(requestMethod, "request.method", "given with the top-level method too (want one of them)")
 	}
 	if len(f.Strategies) == 0 && len(f.Include) == 0 {
 		return nil, bad(&FileError{Path: path, Line: root.Line, Field: "strategies", Msg: "missing (want a list of strategy specs, e.g. [blind, read-probe])"})

@@ -91,8 +91,8 @@ func TestDefaultExampleIsTheEmbeddedDefault(t *testing.T) {
 	if string(data) != string(matrix.DefaultYAML) {
 		t.Fatal("examples/default.yaml differs from matrix/default.yaml")
 	}
-	if n := len(matrix.Default()); n != 21 {
-		t.Fatalf("default has %d cells, want 21", n)
+	if n := len(matrix.Default()); n != 24 {
+		t.Fatalf("default has %d cells, want 24 (8 strategies x 3 skews)", n)
 	}
 }
 

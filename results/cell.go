@@ -9,9 +9,11 @@ import (
 
 // Finish computes c's derived fields from its raw counts: ResetRate (Stale /
 // Requests), ResetRateCI95 (the Wilson 95% interval of the same), and ConnsPer1k
-// (NewConns per 1,000 requests). With no requests all three are zero. Call it once the
+// (NewConns per 1,000 requests). With no requests all three are zero. NotMeasured
+// says why, if so, the cell did not measure the race (ReuseVerdict). Call it once the
 // counts are final; calling it again recomputes the same values.
 func (c *Cell) Finish() {
+	c.NotMeasured = ReuseVerdict(c.ReuseChances, c.ReusedChances, c.ReuseBelowMS, c.Status)
 	c.ResetRate = 0
 	c.ConnsPer1k = 0
 	c.ResetRateCI95 = Wilson(c.Stale, c.Requests)

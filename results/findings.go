@@ -33,7 +33,8 @@ func closeTolerance(timeoutMS float64) float64 { return math.Max(1000, 10*timeou
 // per upstream and configured timeout, a median idle close further than
 // max(1 ms, 1%) from the timeout, and an advertised Keep-Alive timeout further than
 // that from the close; per cell, a reset rate more than ModelAgreementPP from the
-// model with the prediction outside the measured 95% interval.
+// model with the prediction outside the measured 95% interval, or (instead) that the
+// cell did not measure the race at all (Cell.NotMeasured).
 func Findings(cells []Cell) []Finding {
 	var out []Finding
 	type group struct {
@@ -52,7 +53,13 @@ func Findings(cells []Cell) []Finding {
 				out = append(out, f)
 			}
 		}
-		if f, ok := modelFinding(c); ok {
+		if c.NotMeasured != "" {
+			out = append(out, Finding{Upstream: c.Upstream,
+				What:     fmt.Sprintf("%s (skew %s, latency %s, %s) did not measure the race", c.Strategy, c.Skew, c.Latency, c.Load),
+				Measured: c.NotMeasured,
+				Expected: "most requests idle that briefly on a reused connection",
+			})
+		} else if f, ok := modelFinding(c); ok {
 			out = append(out, f)
 		}
 	}

@@ -61,7 +61,10 @@ func Gate(p *Policy, run, base *Summary) *GateResult {
 				matched++
 				v := pooledMetric(r.Metric, cells)
 				c := Check{Rule: r.Name, Metric: r.Metric, Kind: "absolute", Cell: k, New: v, Pass: true}
-				if r.Max != nil && v > *r.Max {
+				if why := notMeasured(cells); why != "" {
+					c.Pass, c.Limit = false, limitOf(r)
+					c.Message = fmt.Sprintf("%s: rule %q: not measured: %s", k, r.Name, why)
+				} else if r.Max != nil && v > *r.Max {
 					c.Pass, c.Limit = false, *r.Max
 					c.Message = fmt.Sprintf("%s: rule %q: %s = %s > %s", k, r.Name, r.Metric, num(v), num(*r.Max))
 				} else if r.Min != nil && v < *r.Min {
@@ -105,7 +108,13 @@ func Gate(p *Policy, run, base *Summary) *GateResult {
 			for _, c := range checks {
 				beyond := c.New > c.Limit
 				c.Pass = !(beyond && c.Significant)
+				why := notMeasured(newCells[c.Cell])
+				if why != "" {
+					c.Pass = false
+				}
 				switch {
+				case why != "":
+					c.Message = fmt.Sprintf("%s: rule %q: not measured: %s", c.Cell, r.Name, why)
 				case !c.Pass:
 					c.Message = fmt.Sprintf("%s: rule %q: %s rose from %s to %s (limit %s), p = %.3g (significant at alpha %g, Holm over %d cells)",
 						c.Cell, r.Name, r.Metric, num(c.Base), num(c.New), num(c.Limit), c.P, p.Alpha, len(checks))
@@ -122,6 +131,17 @@ func Gate(p *Policy, run, base *Summary) *GateResult {
 		}
 	}
 	return g
+}
+
+// notMeasured is why the first of cells that did not measure the race did not, "" when
+// they all did: a rate of 0 from a cell that never reused a connection is not a pass.
+func notMeasured(cells []Cell) string {
+	for _, c := range cells {
+		if c.NotMeasured != "" {
+			return c.NotMeasured
+		}
+	}
+	return ""
 }
 
 func (g *GateResult) add(c Check) {

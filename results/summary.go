@@ -151,8 +151,20 @@ type Cell struct {
 	NewConns   int64   `json:"new_conns"`
 	ConnsPer1k float64 `json:"conns_per_1k"`
 	// Discards counts idle connections the strategy dropped instead of reusing.
-	Discards  int64     `json:"discards"`
-	LatencyUS LatencyUS `json:"latency_us"`
+	Discards int64 `json:"discards"`
+	// Reused counts requests sent on a reused connection (their first attempt); Status
+	// the responses by class. ReuseChances counts the requests idle less than
+	// ReuseBelowMS, short enough that every strategy reuses (where the client says
+	// whether it did), ReusedChances those that did. NotMeasured, when set, is why the
+	// cell did not measure the race (ReuseVerdict): its reset rate reads n/a and a gate
+	// fails it.
+	Reused        int64         `json:"reused"`
+	Status        StatusClasses `json:"status"`
+	ReuseChances  int64         `json:"reuse_chances"`
+	ReusedChances int64         `json:"reused_chances"`
+	ReuseBelowMS  float64       `json:"reuse_below_ms"`
+	NotMeasured   string        `json:"not_measured,omitempty"`
+	LatencyUS     LatencyUS     `json:"latency_us"`
 
 	PredictedResetRate float64 `json:"predicted_reset_rate"`
 	// OneWayUS is the one-way latency d the model used, in µs: the path's configured
@@ -196,11 +208,24 @@ type Cell struct {
 	HiddenRetries int64 `json:"hidden_retries,omitempty"`
 	// Client is the real client library a client kind's cell ran (its agent's hello).
 	Client *Client `json:"client,omitempty"`
+	// Learned is what a learning strategy (adaptive-margin) learned of the server's
+	// close in this cell, and what learning cost.
+	Learned *Learned `json:"learned,omitempty"`
 	// Hlog names the cell's HdrHistogram log file, relative to the run directory.
 	Hlog string `json:"hlog,omitempty"`
 	// PCAP names the cell's capture of the server's segments (run --pcap), relative to
 	// the run directory.
 	PCAP string `json:"pcap,omitempty"`
+}
+
+// Learned is a learning strategy's estimate of the server's idle close: from Closes
+// closes its watchers saw, the idle limit it reuses connections under (LimitMS), after
+// how many responses and how long it first had one (until then it trusted T).
+type Learned struct {
+	Closes         int     `json:"closes"`
+	LimitMS        float64 `json:"limit_ms"`
+	AfterResponses int64   `json:"after_responses"`
+	TookMS         float64 `json:"took_ms"`
 }
 
 // CurvePoint is one bin of the race curve. Bins are laid on a grid of g - T in absolute

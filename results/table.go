@@ -8,12 +8,14 @@ import (
 )
 
 // tableHeader names RenderTable's columns. RESET% and 95% CI are the caller-visible
-// stale failure rate and its Wilson interval; PRED% is the model's prediction of the
+// stale failure rate and its Wilson interval (n/a where the cell did not measure the
+// race: Cell.NotMeasured); REUSED is the requests sent on a reused connection, which a
+// race needs; PRED% is the model's prediction of the
 // same; WINDOWms is the race window the cell measured (Cell.WindowMS); SRV UNREAD is the server's idle closes that found request bytes unread (the
 // race seen from the server); UNMATCHED is client stale failures the server cannot
 // explain.
 var tableHeader = []string{
-	"STRATEGY", "SKEW", "LOAD", "REQS", "STALE", "RESET%", "95% CI", "PRED%",
+	"STRATEGY", "SKEW", "LOAD", "REQS", "REUSED", "STALE", "RESET%", "95% CI", "PRED%",
 	"WINDOWms", "RETRIES", "CONN/1k", "P50ms", "P99ms", "SRV UNREAD", "UNMATCHED",
 }
 
@@ -69,9 +71,10 @@ func RenderTable(w io.Writer, cells []Cell) error {
 		row = append(row,
 			tableText(c.Load),
 			fmt.Sprint(c.Requests),
+			fmt.Sprint(c.Reused),
 			fmt.Sprint(c.Stale),
-			percent(c.ResetRate),
-			percent(c.ResetRateCI95[0])+"–"+percent(c.ResetRateCI95[1]),
+			resetText(c),
+			ciText(c),
 			percent(c.PredictedResetRate),
 			fmt.Sprintf("%.2f", c.WindowMS),
 			fmt.Sprint(c.Retries),
@@ -102,6 +105,23 @@ func RenderJSON(w io.Writer, s *Summary) error {
 
 // percent formats a fraction as a percentage with one decimal: 0.3344 -> "33.4".
 func percent(fraction float64) string { return fmt.Sprintf("%.1f", fraction*100) }
+
+// ciText is a cell's reset-rate interval, n/a with its rate.
+func ciText(c *Cell) string {
+	if c.NotMeasured != "" {
+		return "n/a"
+	}
+	return percent(c.ResetRateCI95[0]) + "–" + percent(c.ResetRateCI95[1])
+}
+
+// resetText is a cell's reset rate, or n/a where it did not measure the race (a 0.0
+// there would read "safe").
+func resetText(c *Cell) string {
+	if c.NotMeasured != "" {
+		return "n/a"
+	}
+	return percent(c.ResetRate)
+}
 
 // millis formats microseconds as milliseconds with two decimals: 1234 -> "1.23".
 func millis(us int64) string { return fmt.Sprintf("%.2f", float64(us)/1000) }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -132,6 +133,9 @@ func New(spec *Spec, cfg Config) Transport {
 		if _, ok := s.(Watcher); ok {
 			p.watch = true
 		}
+		if o, ok := s.(CloseObserver); ok {
+			p.closeObservers = append(p.closeObservers, o)
+		}
 	}
 	return p
 }
@@ -143,6 +147,8 @@ type Pool struct {
 	observers []Observer
 	retrier   Retrier
 	watch     bool
+	// closeObservers hear the idle age of every close a watcher woke to.
+	closeObservers []CloseObserver
 
 	mu     sync.Mutex
 	idle   map[string][]*Conn // per host:port, most recently used last
@@ -443,11 +449,18 @@ func (p *Pool) watchIdle(addr string, c *Conn) {
 		close(c.watchDone)
 		return
 	}
+	now := time.Now()
 	if p.cfg.OnWatchClose != nil {
-		p.cfg.OnWatchClose(c.LocalPort, time.Now())
+		p.cfg.OnWatchClose(c.LocalPort, now)
 	}
 	if err == nil {
 		err = errUnexpectedData
+	} else if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		// The server ended the idle connection: not stray bytes, and not our own close
+		// (CloseIdleConnections wakes the watcher with net.ErrClosed at any idle age).
+		for _, o := range p.closeObservers {
+			o.ObserveClose(c.IdleAge(now))
+		}
 	}
 	c.watchErr = err
 	removed := p.removeIdle(addr, c)

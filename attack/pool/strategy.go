@@ -38,6 +38,12 @@ type Observer interface {
 	Observe(c *Conn, resp *http.Response)
 }
 
+// CloseObserver sees the idle age at which a watcher found each idle connection closed
+// by the server (EOF or RST), to learn where the server's close lies.
+type CloseObserver interface {
+	ObserveClose(idleAge time.Duration)
+}
+
 // Retrier decides whether a failed attempt is replayed on a new connection. attempt
 // counts replays already made (0 for the first failure).
 type Retrier interface {

@@ -15,6 +15,8 @@ func TestParseCanonicalSpecs(t *testing.T) {
 		"read-probe:after=2s":               "read-probe:after=2s",
 		"timeout-margin:margin=20ms":        "timeout-margin:margin=20ms",
 		"hint-margin:margin=1s":             "hint-margin:margin=1s",
+		"adaptive-margin:learn=8":           "adaptive-margin",
+		"adaptive-margin:learn=16":          "adaptive-margin:learn=16",
 		"retry-only":                        "retry-only:max=1,methods=all",
 		"read-probe+retry-only:max=1":       "read-probe+retry-only:max=1,methods=all",
 		"watch + timeout-margin:margin=5ms": "watch+timeout-margin:margin=5ms",
@@ -38,13 +40,14 @@ func TestParseCanonicalSpecs(t *testing.T) {
 func TestParseRejectsBadSpecs(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                             "empty",
-		"blnd":                         `unknown strategy "blnd" (known: blind, hint-margin, read-probe, retry-only, stdlib, timeout-margin, watch)`,
+		"blnd":                         `unknown strategy "blnd" (known: adaptive-margin, blind, hint-margin, read-probe, retry-only, stdlib, timeout-margin, watch)`,
 		"timeout-margin":               "margin is required",
 		"timeout-margin:margin=-5ms":   "margin: must be > 0",
 		"timeout-margin:margin=0":      "margin: must be > 0",
 		"timeout-margin:margin=abc":    `margin: invalid duration "abc"`,
 		"timeout-margin:marg=20ms":     `unknown option "marg" (timeout-margin:margin=D)`,
 		"retry-only:max=0":             "max: want a whole number from 1 to 10",
+		"adaptive-margin:learn=1":      "learn: want a whole number from 2 to 256",
 		"retry-only:methods=some":      `methods: "some" is not one of all, idempotent`,
 		"read-probe:after":             "want key=value",
 		"read-probe:after=1s,after=2s": "given twice",
@@ -63,8 +66,8 @@ func TestParseRejectsBadSpecs(t *testing.T) {
 
 func TestEveryStrategyIsListedWithHelp(t *testing.T) {
 	infos := pool.Strategies()
-	if len(infos) != 7 {
-		t.Fatalf("%d strategies, want 7", len(infos))
+	if len(infos) != 8 {
+		t.Fatalf("%d strategies, want 8", len(infos))
 	}
 	for _, i := range infos {
 		if i.Help == "" || !strings.HasPrefix(i.Usage, i.Name) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"syscall"
 	"time"
 
@@ -18,16 +17,21 @@ import (
 
 func newAttackCmd() *cobra.Command {
 	var (
-		target, strategy, load, skew, latency, method, format, resultsPath, resultsFormat, wireMode string
-		idleTimeout, timeout                                                                        time.Duration
-		allowRemote                                                                                 bool
+		strategy, load, skew, latency, format, resultsPath, resultsFormat, wireMode string
+		idleTimeout, timeout                                                        time.Duration
+		allowRemote                                                                 bool
+		rf                                                                          requestFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "attack --target URL --strategy SPEC --load SPEC --idle-timeout T",
+		Use:   "attack --target URL|--targets FILE --strategy SPEC --load SPEC --idle-timeout T",
 		Short: "Run one cell against any HTTP/1.1 server",
 		Long: `Send the load through one pool strategy to a server idlerace did not start, and
 report the reset rate beside the model's prediction for the believed idle timeout T
 (and, with --skew, a skew you expect of that server).
+
+Requests are written as vegeta's users write them: --method, -H "Name: value",
+--body or --body-file, or --targets FILE in vegeta's http format, whose targets the
+load's requests go round over, each with its own method, URL, headers and body.
 
 Targets outside loopback need --allow-remote: this is a tool for breaking connections.`,
 		Args: noArgs,
@@ -38,10 +42,15 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 			if err := checkTimeout(timeout); err != nil {
 				return err
 			}
+			req, err := rf.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			target := req.URL
 			p, err := matrix.Prepare(matrix.CellSpec{
 				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Load: load,
-				IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: 1, RequestTimeout: timeout,
-				Wire: wireMode,
+				IdleTimeout: idleTimeout, Method: req.Method, Header: req.Header, Body: req.Body, Targets: req.Targets,
+				Seed: 1, RequestTimeout: timeout, Wire: wireMode,
 			})
 			if err != nil {
 				return err
@@ -68,7 +77,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&target, "target", "", "URL of the HTTP/1.1 server, e.g. http://127.0.0.1:8080/ (required)")
+	rf.add(cmd, "POST", "the load's requests go round over them")
 	f.StringVar(&strategy, "strategy", "blind", "strategy spec (see idlerace strategies)")
 	f.StringVar(&load, "load", "sweep", "load spec: sweep[:lanes=N,width=D,duration=D], lull[:...], constant[:rate=R/s,duration=D]")
 	f.DurationVar(&idleTimeout, "idle-timeout", 0, "T: the server's idle timeout as the client believes it (required)")
@@ -76,12 +85,10 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 	addTimeoutFlag(cmd, &timeout)
 	addWireFlag(cmd, &wireMode)
 	f.StringVar(&latency, "latency", "0", "add one-way latency with the delay proxy: 0, 2ms, 2ms+500us")
-	f.StringVar(&method, "method", "POST", "request method")
 	f.StringVar(&format, "format", "table", "output: table or json")
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file")
 	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension)")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow a target outside loopback")
-	_ = cmd.MarkFlagRequired("target")
 	_ = cmd.MarkFlagRequired("idle-timeout")
 	return cmd
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -38,11 +35,27 @@ func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 	closed := closedPort(t)
 	live := listening(t) // accepts, so that the flag after --target is what is bad
+	dir := t.TempDir()
+	targets := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	liveURL := "http://" + live + "/"
+	badMethod := targets("method.txt", "GET "+liveURL+"\n\nget "+liveURL+"\n")
+	badURL := targets("url.txt", "# one target\nPOST not-a-url\n")
+	noBody := targets("body.txt", "POST "+liveURL+"\nContent-Type: application/json\n@no-such-body.json\n")
+	ownID := targets("id.txt", "GET "+liveURL+"\nIdlerace-Request-Id: mine\n")
+	atk := func(args ...string) []string {
+		return append([]string{"attack", "--idle-timeout", "1s"}, args...)
+	}
 	cases := []struct {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--strategy", "blnd"}, `unknown strategy "blnd" (known: aiohttp, blind,`},
+		{[]string{"run", "--strategy", "blnd"}, `unknown strategy "blnd" (known: adaptive-margin, aiohttp, blind,`},
 		{[]string{"run", "--strategy", "timeout-margin:margin=-5ms"}, "margin: must be > 0"},
 		{[]string{"run", "--strategy", "retry-only:max=x"}, "max: want a whole number from 1 to 10"},
 		{[]string{"run", "--strategy", "hyper:retry_canceled_requests=maybe"}, `retry_canceled_requests: "maybe": want true or false`},
@@ -76,10 +89,28 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"attack", "--target", "http://192.0.2.1/", "--idle-timeout", "1s"}, "not a loopback address"},
 		{[]string{"attack", "--target", "ftp://127.0.0.1/", "--idle-timeout", "1s"}, "want an http:// URL"},
 		{[]string{"attack", "--target", "http://" + closed + "/"}, `required flag(s) "idle-timeout" not set`},
+		{atk("--target", liveURL, "-H", "X-Tenant 7"), `-H "X-Tenant 7": no colon (want "Name: value"`},
+		{atk("--target", liveURL, "-H", "X Tenant: 7"), `-H "X Tenant: 7": header name "X Tenant": not a token (want letters, digits`},
+		{atk("--target", liveURL, "-H", "idlerace-request-id: 1"), `-H "idlerace-request-id: 1": header Idlerace-Request-Id: idlerace sets it on every request, a unique id by which the server counts executions (want another name)`},
+		{atk("--target", liveURL, "--body", "x", "--body-file", noBody), "--body with --body-file: give one"},
+		{atk("--target", liveURL, "--body-file", filepath.Join(dir, "absent.json")), "--body-file " + filepath.Join(dir, "absent.json") + ": no such file or directory (want a readable file)"},
+		{atk("--target", liveURL, "--targets", badURL), "--target with --targets: give one"},
+		{atk("--targets", badURL, "--method", "GET"), "--method with --targets: each target names its method"},
+		{atk(), `required flag(s) "target" not set (or give --targets FILE)`},
+		{atk("--targets", filepath.Join(dir, "absent.txt")), "--targets " + filepath.Join(dir, "absent.txt") + ": no such file or directory (want a file of targets in vegeta's http format)"},
+		{atk("--targets", badMethod), badMethod + `:3: target: "get ` + liveURL + `": want METHOD URL, the method in capitals`},
+		{atk("--targets", badURL), badURL + `:2: url: "not-a-url": parse "not-a-url": invalid URI for request (want an http:// URL`},
+		{atk("--targets", noBody), noBody + ":3: @body: " + filepath.Join(dir, "no-such-body.json") + ": no such file or directory (want a file, relative to the targets file)"},
+		{atk("--targets", ownID), ownID + ":2: header: header Idlerace-Request-Id: idlerace sets it"},
+		{[]string{"probe", "--targets", badMethod}, badMethod + ":3: target:"},
+		{[]string{"probe", "--target", liveURL, "-H", "nocolon"}, `-H "nocolon": no colon`},
 		{[]string{"upstream", "--idle-timeout", "0s"}, "--idle-timeout 0s: must be > 0"},
 		{[]string{"upstream", "--addr", "0.0.0.0:8080"}, "not a loopback address"},
 		{[]string{"upstream", "--close", "slam"}, "--close"},
 		{[]string{"upstream", "--advertise", "-1s"}, "--advertise"},
+		{[]string{"upstream", "--fault", "close-after:n=0"}, `--fault "close-after:n=0"`},
+		{[]string{"upstream", "--fault", "meltdown"}, `unknown fault "meltdown" (known: close-after`},
+		{[]string{"upstream", "--kind", "apache"}, `--kind "apache": want one of builtin, gonet`},
 		{[]string{"probe", "--target", "http://" + closed + "/"}, "connection refused"},
 		{[]string{"probe", "--target", "http://192.0.2.1/"}, "not a loopback address"},
 		{[]string{"probe", "--target", "ftp://127.0.0.1/"}, "want an http:// URL"},
@@ -140,10 +171,10 @@ func closedPort(t *testing.T) string {
 func TestStrategiesListsEveryStrategyOnOneLine(t *testing.T) {
 	code, out, _ := run(t, "strategies")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 15 {
+	if code != 0 || len(lines) != 16 {
 		t.Fatalf("exit %d, %d lines:\n%s", code, len(lines), out)
 	}
-	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "retry-only", "stdlib", "node-agent", "requests", "hyper", "aiohttp", "httpx", "curl", "undici", "java"} {
+	for _, name := range []string{"blind", "watch", "read-probe", "timeout-margin", "hint-margin", "adaptive-margin", "retry-only", "stdlib", "node-agent", "requests", "hyper", "aiohttp", "httpx", "curl", "undici", "java"} {
 		if !strings.Contains(out, name) {
 			t.Errorf("missing %s", name)
 		}
@@ -259,61 +290,6 @@ func TestStrategiesCheckStartsEveryClientKind(t *testing.T) {
 	}
 	if broken != (code == 3) {
 		t.Errorf("exit %d with a kind broken %v: want 3 exactly when one did not start (stderr %s)", code, broken, errOut)
-	}
-}
-
-// A GET through attack carries no body and no Content-Length, and says it is idlerace;
-// a POST carries its small body: a raw listener reads the bytes on the wire.
-func TestAttackGETCarriesNoBody(t *testing.T) {
-	for _, c := range []struct {
-		method string
-		body   bool
-	}{{"GET", false}, {"POST", true}} {
-		t.Run(c.method, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			heads := make(chan string, 64)
-			go func() {
-				for {
-					conn, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer conn.Close()
-						br := bufio.NewReader(conn)
-						for {
-							req, err := http.ReadRequest(br)
-							if err != nil {
-								return
-							}
-							b, _ := io.ReadAll(req.Body)
-							select {
-							case heads <- fmt.Sprintf("%s cl=%d te=%v ua=%s body=%q", req.Method, req.ContentLength, req.TransferEncoding, req.UserAgent(), b):
-							default:
-							}
-							_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-						}
-					}()
-				}
-			}()
-			defer ln.Close()
-			code, _, stderr := run(t, "attack", "--target", "http://"+ln.Addr().String()+"/", "--strategy", "blind", "--method", c.method,
-				"--load", "sweep:lanes=2,requests=4,duration=1m", "--idle-timeout", "50ms")
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, stderr)
-			}
-			got := <-heads
-			want := c.method + " cl=0 te=[] ua=idlerace/dev body=\"\""
-			if c.body {
-				want = c.method + ` cl=17 te=[] ua=idlerace/dev body="{\"idlerace\":true}"`
-			}
-			if got != want {
-				t.Errorf("on the wire: %s, want %s", got, want)
-			}
-		})
 	}
 }
 

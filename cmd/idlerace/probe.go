@@ -21,9 +21,10 @@ func newProbeCmd() *cobra.Command {
 		format          string
 		windows, quiet  bool
 		maxTimeout, rto time.Duration
+		rf              requestFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "probe --target URL",
+		Use:   "probe --target URL|--targets FILE",
 		Short: "Learn a server's real keep-alive behaviour and which client settings are safe",
 		Long: `Find when a server really closes an idle keep-alive connection (p50 and p99 of the
 close, from connections watched as they idle), whether its Keep-Alive header says so,
@@ -33,13 +34,22 @@ blind, a watching and a read-probing client at it. Then, for Go's net/http, idle
 timeout-margin and every client kind, the longest idle timeout that is safe, with its
 arithmetic.
 
-The probe is bounded in requests and time (both printed before it starts). Targets
-outside loopback need --allow-remote.`,
+Its requests are written as with attack (--method, -H, --body, --body-file); with
+--targets FILE it sends the file's first target only (its method, URL, headers and
+body) and ignores the rest; the race windows send the method without the headers and
+body. The probe is bounded in requests and time (both printed before it starts).
+Targets outside loopback need --allow-remote.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
+			req, err := rf.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			cfg.Target = req.URL
+			cfg.Method, cfg.Header, cfg.Body = req.first()
 			if err := checkTarget(cfg.Target, cfg.AllowRemote); err != nil {
 				return err
 			}
@@ -50,7 +60,6 @@ outside loopback need --allow-remote.`,
 				return badInput("--response-timeout %v: want > 0", rto)
 			}
 			cfg.MaxTimeout, cfg.ResponseTimeout = maxTimeout, rto
-			cfg.Method = strings.ToUpper(cfg.Method)
 			cfg.UserAgent = attack.UserAgent
 			if err := cfg.Prepare(); err != nil {
 				return badInput("%v", err)
@@ -94,8 +103,7 @@ outside loopback need --allow-remote.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Target, "target", "", "URL of the HTTP/1.1 server, e.g. http://127.0.0.1:8080/ (required)")
-	f.StringVar(&cfg.Method, "method", "GET", "request method (GET, HEAD, DELETE carry no body)")
+	rf.add(cmd, "GET", "probe sends the first target only")
 	f.IntVar(&cfg.Conns, "conns", probe.DefaultConns, "connections watched at once for the close's distribution (2..1024)")
 	f.IntVar(&cfg.MaxRequests, "max-requests", probe.DefaultMaxRequests, "requests sent back to back on one connection to find the server's per-connection limit (2..100000)")
 	f.DurationVar(&maxTimeout, "max-timeout", probe.DefaultMaxTimeout, "longest idle timeout searched for (at least 100ms)")
@@ -104,7 +112,6 @@ outside loopback need --allow-remote.`,
 	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target outside loopback")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	f.StringVar(&format, "format", "table", "output: table or json")
-	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,20 +12,24 @@ import (
 	"github.com/idlerace/idlerace/chaos"
 	"github.com/idlerace/idlerace/upstreams"
 	_ "github.com/idlerace/idlerace/upstreams/builtin"
+	_ "github.com/idlerace/idlerace/upstreams/gonet"
 )
 
 func newUpstreamCmd() *cobra.Command {
 	var (
 		cfg                                upstreams.Config
 		skew, closeMode, advertise, format string
+		kind                               string
+		faults                             []string
 		duration                           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "upstream",
-		Short: "Run the builtin upstream standalone, until interrupted or --duration",
+		Short: "Run the builtin upstream (or another kind) standalone, until interrupted or --duration",
 		Long: `Serve HTTP/1.1 on loopback, closing every idle connection at exactly T+s with s drawn
-from the skew model. GET /_idlerace/stats answers its counters as JSON; they are also
-printed when it stops.`,
+from the skew model, with the faults given (--fault, repeatable: close-after:n=3,
+silent-death:after=3, ...). GET /_idlerace/stats answers its counters as JSON; they are
+also printed when it stops. --kind gonet serves the same with Go's net/http server.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
@@ -41,6 +47,16 @@ printed when it stops.`,
 				return badInput("--close: %v", err)
 			}
 			cfg.Close = mode
+			for _, f := range faults {
+				ft, err := chaos.ParseFault(f)
+				if err != nil {
+					return badInput("--fault %q: %v", f, err)
+				}
+				cfg.Faults = append(cfg.Faults, ft)
+			}
+			if !slices.Contains(upstreams.Kinds(), kind) {
+				return badInput("--kind %q: want one of %s", kind, strings.Join(upstreams.Kinds(), ", "))
+			}
 			switch advertise {
 			case "", "auto":
 			case "off", "none":
@@ -64,11 +80,15 @@ printed when it stops.`,
 			if err := cfg.Validate(); err != nil {
 				return badInput("%v", err)
 			}
-			up, err := upstreams.Start(cmd.Context(), "builtin", cfg)
+			up, err := upstreams.Start(cmd.Context(), kind, cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "builtin upstream on %s (T=%s, skew %s, close %s)\n", up.URL(), cfg.IdleTimeout, cfg.Skew, mode)
+			fs := ""
+			for _, f := range cfg.Faults {
+				fs += ", fault " + f.String()
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s upstream on %s (T=%s, skew %s, close %s%s)\n", kind, up.URL(), cfg.IdleTimeout, cfg.Skew, mode, fs)
 			ctx := cmd.Context()
 			if duration > 0 {
 				select {
@@ -96,6 +116,8 @@ printed when it stops.`,
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address (loopback only)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 5*time.Second, "T: close connections idle for T+s")
 	f.StringVar(&skew, "skew", "none", "skew model for s")
+	f.StringVar(&kind, "kind", "builtin", "upstream kind (builtin, gonet; a real server kind if installed)")
+	f.StringArrayVar(&faults, "fault", nil, "a fault to inject, repeatable (close-after:n=N, silent-death:after=N, rst, slow-close, restart)")
 	f.StringVar(&closeMode, "close", "fin", "close with fin or rst")
 	f.StringVar(&advertise, "advertise", "auto", "Keep-Alive: timeout=N to send: auto (= T), off, or a duration (may differ from T)")
 	f.IntVar(&cfg.MaxRequests, "max-requests", 0, "close after this many requests per connection (0: unlimited)")
