@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 
 	"github.com/idlerace/idlerace/attack/agent"
@@ -69,8 +70,9 @@ func WindowBoundsBefore(maxTimeout time.Duration) (requests int, took time.Durat
 }
 
 // ProbeWindows measures each strategy's race window at a probed server: one cell per
-// strategy against the target, planned by PlanWindows.
-func ProbeWindows(ctx context.Context, res *probe.Result, method string, progress func(string, time.Duration)) error {
+// strategy against the target, planned by PlanWindows, its requests the probe's own
+// (method, headers, body; a nil body is the method's default).
+func ProbeWindows(ctx context.Context, res *probe.Result, method string, header http.Header, body []byte, progress func(string, time.Duration)) error {
 	p, ok := PlanWindows(res)
 	if !ok {
 		return nil
@@ -82,7 +84,7 @@ func ProbeWindows(ctx context.Context, res *probe.Result, method string, progres
 			progress("race window: "+s, time.Duration(p.Periods+1)*(p.T+p.Width))
 		}
 		cp, err := Prepare(CellSpec{Strategy: s, Upstream: "external", Skew: "none", Latency: "0", Load: load,
-			IdleTimeout: p.T, Method: method, Seed: 1})
+			IdleTimeout: p.T, Method: method, Header: header, Body: body, Seed: 1})
 		if err != nil {
 			return err
 		}

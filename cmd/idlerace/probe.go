@@ -36,8 +36,7 @@ arithmetic.
 
 Its requests are written as with attack (--method, -H, --body, --body-file); with
 --targets FILE it sends the file's first target only (its method, URL, headers and
-body) and ignores the rest; the race windows send the method without the headers and
-body. The probe is bounded in requests and time (both printed before it starts).
+body) and ignores the rest, in the race windows too. The probe is bounded in requests and time (both printed before it starts).
 Targets outside loopback need --allow-remote.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -88,7 +87,7 @@ Targets outside loopback need --allow-remote.`,
 				wr, wt := plan.Bounds()
 				fmt.Fprintf(stderr, "probe: race windows at T = %v ± %v: at most %d requests and %v\n", plan.T, plan.Width, wr, wt.Round(time.Millisecond))
 				start := time.Now()
-				if err := matrix.ProbeWindows(cmd.Context(), res, cfg.Method, step); err != nil {
+				if err := matrix.ProbeWindows(cmd.Context(), res, cfg.Method, cfg.Header, cfg.Body, step); err != nil {
 					return fmt.Errorf("probe %s: %w", cfg.Target, err)
 				}
 				res.TookMS += float64(time.Since(start)) / float64(time.Millisecond)
