@@ -75,11 +75,12 @@ Targets outside loopback need --allow-remote.`,
 				then = fmt.Sprintf("; then the race windows, at most %d requests and %v (--windows=false skips them)", wr, wt.Round(time.Second))
 			}
 			fmt.Fprintf(stderr, "probe %s: search at most %d requests and %v (--max-timeout %v)%s\n", cfg.Target, reqs, took.Round(time.Second), cfg.MaxTimeout, then)
-			step := func(phase string, wait time.Duration) {
-				fmt.Fprintf(stderr, "probe: %s (up to %v)\n", phase, wait.Round(time.Millisecond))
-			}
+			bar := newPhaseBar(stderr)
+			defer bar.end()
+			step := bar.phase
 			cfg.Progress = step
 			res, err := probe.Run(cmd.Context(), &cfg)
+			bar.end()
 			if err != nil {
 				return fmt.Errorf("probe %s: %w", cfg.Target, err)
 			}
@@ -90,6 +91,7 @@ Targets outside loopback need --allow-remote.`,
 				if err := matrix.ProbeWindows(cmd.Context(), res, cfg.Method, cfg.Header, cfg.Body, step); err != nil {
 					return fmt.Errorf("probe %s: %w", cfg.Target, err)
 				}
+				bar.end()
 				res.TookMS += float64(time.Since(start)) / float64(time.Millisecond)
 			}
 			matrix.Recommend(res)
