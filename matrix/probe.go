@@ -123,9 +123,16 @@ func Recommend(res *probe.Result) {
 		return
 	}
 	d := time.Duration(safe * float64(time.Millisecond)).Truncate(time.Millisecond)
-	add := func(client, setting, spec string) {
-		res.Recommendations = append(res.Recommendations, probe.Recommendation{Client: client, Setting: setting, Arithmetic: arith, Spec: spec})
+	addAt := func(client, setting, spec string, v time.Duration) {
+		r := probe.Recommendation{Client: client, Setting: setting, Arithmetic: arith, Spec: spec}
+		if v > 0 {
+			r.ValueMS = float64(v) / float64(time.Millisecond)
+			r.PredictedResetRate = closesBefore(c, r.ValueMS+res.RTTMS)
+			r.ExtraConnsPer1k = math.Max(0, (c.P50-r.ValueMS)/c.P50*1000)
+		}
+		res.Recommendations = append(res.Recommendations, r)
 	}
+	add := func(client, setting, spec string) { addAt(client, setting, spec, d) }
 	add("Go net/http", "Transport.IdleConnTimeout ≤ "+d.String(), "")
 	t := time.Duration(c.P50 * float64(time.Millisecond)).Round(time.Millisecond)
 	add("timeout-margin", fmt.Sprintf("margin ≥ %s with T = %s", (t-d).String(), t), fmt.Sprintf("timeout-margin:margin=%s", t-d))
@@ -138,13 +145,29 @@ func Recommend(res *probe.Result) {
 		if is.WholeSeconds {
 			v = d.Truncate(time.Second)
 			if v == 0 {
-				add(k, is.Option+": none safe (whole seconds only, and the server closes within 1 s)", "")
+				addAt(k, is.Option+": none safe (whole seconds only, and the server closes within 1 s)", "", 0)
 				continue
 			}
 		}
-		add(k, fmt.Sprintf("%s ≤ %s", is.Option, v), fmt.Sprintf("%s:%s=%s", k, is.Option, v))
+		addAt(k, fmt.Sprintf("%s ≤ %s", is.Option, v), fmt.Sprintf("%s:%s=%s", k, is.Option, v), v)
 	}
 	add("nginx (as a proxy in front)", fmt.Sprintf("upstream { keepalive_timeout %dms; }", d.Milliseconds()), "")
+}
+
+// closesBefore is the share of the probe's closes that land before ms, read off the
+// quantiles it kept (min, p50, p99, max), linear between them: 0 below the earliest.
+func closesBefore(c *probe.Closes, ms float64) float64 {
+	pts := []struct{ x, q float64 }{{c.Min, 0}, {c.P50, 0.5}, {c.P99, 0.99}, {c.Max, 1}}
+	if ms < pts[0].x {
+		return 0
+	}
+	for i := 1; i < len(pts); i++ {
+		if ms < pts[i].x {
+			a, b := pts[i-1], pts[i]
+			return a.q + (b.q-a.q)*(ms-a.x)/(b.x-a.x)
+		}
+	}
+	return 1
 }
 
 func msText(v float64) string {

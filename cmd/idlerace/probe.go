@@ -159,13 +159,18 @@ func writeProbe(w io.Writer, r *probe.Result) error {
 	if len(r.Recommendations) > 0 {
 		fmt.Fprintf(w, "\nsafe settings: %s\n", r.Recommendations[0].Arithmetic)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT\tSETTING\tSPEC")
+		fmt.Fprintln(tw, "CLIENT\tSETTING\tPRED RESET%\t+CONN/1k\tSPEC")
 		for _, rec := range r.Recommendations {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", rec.Client, rec.Setting, rec.Spec)
+			pred, extra := "-", "-"
+			if rec.ValueMS > 0 {
+				pred, extra = fmt.Sprintf("%.1f", 100*rec.PredictedResetRate), fmt.Sprintf("%.1f", rec.ExtraConnsPer1k)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", rec.Client, rec.Setting, pred, extra, rec.Spec)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		fmt.Fprintln(w, "PRED RESET%: the model's stale rate for a request idle up to the setting; +CONN/1k: the new connections it costs per 1,000 requests idle evenly up to the close, beyond an exact client's")
 	}
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\nfindings")

@@ -72,4 +72,13 @@ type Recommendation struct {
 	Arithmetic string `json:"arithmetic"`
 	// Spec is the strategy spec that applies it in a run ("" when none does).
 	Spec string `json:"spec,omitempty"`
+	// ValueMS is the setting's idle limit. PredictedResetRate is the model's stale
+	// probability for a request idle up to it: the share of the closes seen that land
+	// before such a request arrives (idle ValueMS plus the round trip). ExtraConnsPer1k is
+	// what it costs: for a client whose idle gaps spread evenly up to the median close,
+	// the new connections per 1,000 requests it opens beyond an exact client's, for the
+	// gaps between the setting and the close ((p50 − value) / p50 × 1,000).
+	ValueMS            float64 `json:"value_ms,omitempty"`
+	PredictedResetRate float64 `json:"predicted_reset_rate"`
+	ExtraConnsPer1k    float64 `json:"extra_conns_per_1k,omitempty"`
 }
