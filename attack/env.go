@@ -122,16 +122,7 @@ func (e *Env) send(ctx context.Context, tr http.RoundTripper, intended time.Time
 	if tt, ok := tr.(pool.Timed); ok {
 		return e.sendTimed(ctx, tt, intended, prime)
 	}
-	// A lane's pool serves one request at a time: what its strategy discarded meanwhile
-	// was this request's idle connection, given up by the strategy's own rule.
-	st, ok := tr.(interface{ Stats() pool.Stats })
-	if !ok {
-		return e.sendHTTP(ctx, tr, intended, prime)
-	}
-	discards := st.Stats().Discards
-	r := e.sendHTTP(ctx, tr, intended, prime)
-	r.Declined = st.Stats().Discards > discards
-	return r
+	return e.sendHTTP(ctx, tr, intended, prime)
 }
 
 // sendHTTP sends one request through an http.RoundTripper, traced.
@@ -163,6 +154,7 @@ func (e *Env) sendHTTP(ctx context.Context, tr http.RoundTripper, intended time.
 	var bodyErr error
 	if err == nil {
 		r.Code = resp.StatusCode
+		r.ClosingResponse = resp.Close
 		r.BytesIn, bodyErr = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 	}
@@ -200,7 +192,6 @@ func (e *Env) sendTimed(ctx context.Context, tt pool.Timed, intended time.Time, 
 	res := tt.SendAt(ctx, req, intended)
 	r.Start, r.End, r.Code, r.BytesIn = res.Start, res.End, res.Status, res.BytesIn
 	r.Reused, r.FirstReused, r.LocalPort = res.Reused, res.Reused, res.LocalPort
-	r.ReuseUnknown = !res.ReuseKnown
 	if res.Attempts > 1 { // a retry in front of the library replayed it
 		r.Attempts, r.FirstReused = res.Attempts, res.FirstReused
 	}

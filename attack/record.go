@@ -27,12 +27,9 @@ type Record struct {
 	// Stale: the failure is the keep-alive race (reset or EOF on a reused connection).
 	Stale  bool
 	Reused bool
-	// ReuseUnknown: a client library that does not say whether it reused a connection
-	// sent this one (Reused is then false).
-	ReuseUnknown bool
-	// Declined: the strategy gave up an idle connection at checkout (too old for its
-	// margin, or its probe saw the close) and the request went on a new one.
-	Declined bool
+	// ClosingResponse: the response ended its connection (Connection: close), where the
+	// client shows the response (not a client kind's library).
+	ClosingResponse bool
 	// FirstReused and FirstIdleAge describe the first attempt's connection: what the
 	// request was exposed to, even when a retry then went on a new connection.
 	FirstReused  bool
@@ -73,15 +70,9 @@ type Recorder struct {
 	// Status the responses by class (2xx, 3xx, 4xx, 5xx).
 	Reused int64
 	Status results.StatusClasses
-	// ReuseBelow is the idle gap below which every strategy should reuse its
-	// connection (the cell sets it under the server's close and the strategy's own
-	// limit); ReuseChances counts the exposed requests with such a gap whose reuse the
-	// client reported and whose connection the strategy did not decline,
-	// ReusedChances those of them that did reuse. Few reuses among
-	// many chances mean the race was not measured: the server closed after every
-	// response, or answered errors.
-	ReuseBelow                  time.Duration
-	ReuseChances, ReusedChances int64
+	// ClosingResponses counts responses that ended their connection: a server that
+	// says Connection: close to every response leaves nothing to race.
+	ClosingResponses int64
 	// Gaps summarises the exposure gap of every request that had one, with whether it
 	// failed stale or was retried; Unexposed counts the measured requests that had none.
 	Gaps      Gaps
@@ -147,11 +138,8 @@ func (rc *Recorder) Add(r Record) {
 	if r.FirstReused {
 		rc.Reused++
 	}
-	if r.Gap >= 0 && r.Gap < rc.ReuseBelow && !r.ReuseUnknown && !r.Declined {
-		rc.ReuseChances++
-		if r.FirstReused {
-			rc.ReusedChances++
-		}
+	if r.ClosingResponse {
+		rc.ClosingResponses++
 	}
 	rc.Status.Add(r.Code)
 	if r.Attempts > 1 {

@@ -429,27 +429,6 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	return out, nil
 }
 
-// reuseBelow is the idle gap below which any strategy reuses its connection: 90% of the
-// earliest the server closes (T plus the skew's 1% quantile, or the located close when
-// that is sooner) and of the strategy's own limits (T - margin, a library's idle
-// timeout). A cell whose requests that idle reuse fewer than half the time did not
-// measure the race (results.ReuseVerdict).
-func reuseBelow(p *Prepared, located time.Duration) time.Duration {
-	t := p.Spec.IdleTimeout
-	limit := t + skewQuantile(p.Skew, 0.01)
-	if located > 0 {
-		limit = min(limit, located)
-	}
-	b := p.Strategy.Behaviour()
-	if b.Margin > 0 {
-		limit = min(limit, t-b.Margin)
-	}
-	if b.MaxIdle > 0 {
-		limit = min(limit, b.MaxIdle)
-	}
-	return max(0, limit*9/10)
-}
-
 // measure runs the attack of one cell against target and fills the client's side of
 // the cell.
 func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder, obs attack.Observer, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *closeMatcher, located time.Duration) (*Outcome, *attack.Recorder, error) {
@@ -495,7 +474,6 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		},
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
-	rec.ReuseBelow = reuseBelow(p, located)
 	rec.Observer = obs
 	if m != nil {
 		rec.OnStale = m.failure
@@ -508,29 +486,27 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	}
 	ps := env.Stats()
 	c := results.Cell{
-		ID:            p.ID(),
-		Strategy:      p.Strategy.String(),
-		Upstream:      p.Upstream.String(),
-		Skew:          p.Skew.String(),
-		Latency:       p.Latency.String(),
-		Load:          p.Load.String(),
-		IdleTimeoutMS: float64(s.IdleTimeout) / float64(time.Millisecond),
-		Repeat:        s.Repeat,
-		Requests:      rec.Requests,
-		OK:            rec.OK,
-		Failures:      rec.Failures,
-		Stale:         rec.Stale,
-		Retries:       rec.Retries,
-		Primes:        rec.Primes,
-		NewConns:      ps.NewConns,
-		Discards:      ps.Discards + ps.WatchCloses,
-		Reused:        rec.Reused,
-		Status:        rec.Status,
-		ReuseChances:  rec.ReuseChances,
-		ReusedChances: rec.ReusedChances,
-		ReuseBelowMS:  float64(rec.ReuseBelow) / float64(time.Millisecond),
-		LatencyUS:     results.LatencyFrom(rec.Latency),
-		DurationMS:    float64(time.Since(started)) / float64(time.Millisecond),
+		ID:               p.ID(),
+		Strategy:         p.Strategy.String(),
+		Upstream:         p.Upstream.String(),
+		Skew:             p.Skew.String(),
+		Latency:          p.Latency.String(),
+		Load:             p.Load.String(),
+		IdleTimeoutMS:    float64(s.IdleTimeout) / float64(time.Millisecond),
+		Repeat:           s.Repeat,
+		Requests:         rec.Requests,
+		OK:               rec.OK,
+		Failures:         rec.Failures,
+		Stale:            rec.Stale,
+		Retries:          rec.Retries,
+		Primes:           rec.Primes,
+		NewConns:         ps.NewConns,
+		Discards:         ps.Discards + ps.WatchCloses,
+		Reused:           rec.Reused,
+		Status:           rec.Status,
+		ClosingResponses: rec.ClosingResponses,
+		LatencyUS:        results.LatencyFrom(rec.Latency),
+		DurationMS:       float64(time.Since(started)) / float64(time.Millisecond),
 	}
 	for _, part := range p.Strategy.Parts {
 		if ck, ok := part.(interface {

@@ -51,11 +51,16 @@ func (p WindowPlan) Load() string {
 	return fmt.Sprintf("sweep:lanes=%d,width=%s,periods=%d,requests=%d", windowLanes, p.Width, p.Periods, windowLanes*p.Periods)
 }
 
-// Bounds is what the window sweeps of all WindowStrategies may cost: the requests each
-// cell's load is capped at, and a cell lasting at most periods+1 of T+width.
+// cellRequests bounds one window cell's requests: the measured ones its load is capped
+// at, and the primes, one a lane to start and one after each failure (at most one per
+// measured request).
+func cellRequests(periods int) int { return 2*windowLanes*periods + windowLanes }
+
+// Bounds is what the window sweeps of all WindowStrategies may cost: cellRequests each,
+// and a cell lasting at most periods+1 of T+width.
 func (p WindowPlan) Bounds() (requests int, took time.Duration) {
 	n := len(WindowStrategies)
-	return n * windowLanes * p.Periods, time.Duration(n*(p.Periods+1)) * (p.T + p.Width)
+	return n * cellRequests(p.Periods), time.Duration(n*(p.Periods+1)) * (p.T + p.Width)
 }
 
 // WindowBoundsBefore bounds the window sweeps before the close is known, for a search
@@ -66,7 +71,7 @@ func WindowBoundsBefore(maxTimeout time.Duration) (requests int, took time.Durat
 	n := len(WindowStrategies)
 	short := (maxWindowPeriods + 1) * (750*time.Millisecond + 750*time.Millisecond/4)
 	long := 5 * (maxTimeout + max(3*time.Millisecond, maxTimeout/4))
-	return n * windowLanes * maxWindowPeriods, time.Duration(n) * max(short, long)
+	return n * cellRequests(maxWindowPeriods), time.Duration(n) * max(short, long)
 }
 
 // ProbeWindows measures each strategy's race window at a probed server: one cell per
@@ -94,7 +99,7 @@ func ProbeWindows(ctx context.Context, res *probe.Result, method string, header 
 		}
 		res.WindowMS[s] = probe.Window{MeasuredMS: out.Cell.WindowMS, ModelMS: out.Cell.ModelWindowMS,
 			Requests: out.Cell.Requests, Stale: out.Cell.Stale}
-		res.RequestsSent += out.Cell.Requests
+		res.RequestsSent += out.Cell.Requests + out.Cell.Primes
 	}
 	return nil
 }
@@ -118,11 +123,11 @@ func Recommend(res *probe.Result) {
 	if c.Method == "bisection" {
 		arith = "silent close: only an idle timeout protects a client (a watch or a read probe sees nothing); " + arith
 	}
-	if safe <= 0 {
+	d := time.Duration(safe * float64(time.Millisecond)).Truncate(time.Millisecond)
+	if d <= 0 { // a zero idle timeout means "no limit" to Go and to most libraries
 		res.Recommendations = append(res.Recommendations, probe.Recommendation{Client: "any", Setting: "no idle timeout is safe", Arithmetic: arith})
 		return
 	}
-	d := time.Duration(safe * float64(time.Millisecond)).Truncate(time.Millisecond)
 	addAt := func(client, setting, spec string, v time.Duration) {
 		r := probe.Recommendation{Client: client, Setting: setting, Arithmetic: arith, Spec: spec}
 		if v > 0 {

@@ -61,6 +61,13 @@ func TestRecommendationsCarryTheirPredictionAndCost(t *testing.T) {
 			t.Errorf("%s at %g ms: +conns/1k %g, want %g", r.Client, r.ValueMS, r.ExtraConnsPer1k, want)
 		}
 	}
+	// A safe value under 1 ms truncates to 0, which Go and most libraries read as "no
+	// limit": no setting is safe then.
+	tiny := &probe.Result{RTTMS: 0.3, IdleTimeoutMS: &probe.Closes{Min: 1.5, P50: 1.6, P99: 1.7, Max: 1.7, Method: "watched"}}
+	Recommend(tiny)
+	if len(tiny.Recommendations) != 1 || tiny.Recommendations[0].Setting != "no idle timeout is safe" {
+		t.Errorf("a close at 1.5 ms: %+v", tiny.Recommendations)
+	}
 	c := res.IdleTimeoutMS
 	for _, tc := range []struct{ ms, want float64 }{{4999, 0}, {5000.5, 0.25}, {5001.5, 0.745}, {5003, 1}} {
 		if got := closesBefore(c, tc.ms); got < tc.want-1e-9 || got > tc.want+1e-9 {

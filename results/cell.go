@@ -13,7 +13,7 @@ import (
 // says why, if so, the cell did not measure the race (ReuseVerdict). Call it once the
 // counts are final; calling it again recomputes the same values.
 func (c *Cell) Finish() {
-	c.NotMeasured = ReuseVerdict(c.ReuseChances, c.ReusedChances, c.ReuseBelowMS, c.Status)
+	c.NotMeasured = ReuseVerdict(c.Requests, c.ClosingResponses, c.Status)
 	c.ResetRate = 0
 	c.ConnsPer1k = 0
 	c.ResetRateCI95 = Wilson(c.Stale, c.Requests)

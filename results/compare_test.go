@@ -123,8 +123,19 @@ func TestMergeRunsAddsCountsAndHistograms(t *testing.T) {
 		}
 	}
 	a, b, out := t.TempDir(), t.TempDir(), t.TempDir()
-	write(a, cell("blind", 0, 100, 50, 3000), cell("watch", 0, 10, 1, 3000))
-	write(b, cell("blind", 0, 300, 100, 3000))
+	// a's blind alone said Connection: close to most responses (not measured); merged
+	// with b's it is a measurement: the verdict comes from the summed counts.
+	ba := cell("blind", 0, 100, 50, 3000)
+	ba.Reused, ba.Status, ba.ClosingResponses = 10, StatusClasses{S2xx: 50}, 40
+	bb := cell("blind", 0, 300, 100, 3000)
+	bb.Reused, bb.Status = 250, StatusClasses{S2xx: 200}
+	ba.Finish()
+	bb.Finish()
+	if ba.NotMeasured == "" || bb.NotMeasured != "" {
+		t.Fatalf("parts: %q, %q", ba.NotMeasured, bb.NotMeasured)
+	}
+	write(a, ba, cell("watch", 0, 10, 1, 3000))
+	write(b, bb)
 	sum, err := MergeRuns(out, []string{a, b})
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +146,9 @@ func TestMergeRunsAddsCountsAndHistograms(t *testing.T) {
 	blind := sum.Cells[0]
 	if blind.Requests != 400 || blind.Stale != 150 || blind.ResetRate != 0.375 {
 		t.Fatalf("merged blind: %d requests, %d stale, rate %g", blind.Requests, blind.Stale, blind.ResetRate)
+	}
+	if blind.Reused != 260 || blind.Status.S2xx != 250 || blind.ClosingResponses != 40 || blind.NotMeasured != "" {
+		t.Fatalf("merged blind: reused %d, status %+v, closing %d, not measured %q", blind.Reused, blind.Status, blind.ClosingResponses, blind.NotMeasured)
 	}
 	h, err := ReadHlog(filepath.Join(out, blind.Hlog))
 	// 1..100µs from a and 1..300µs from b: the 200th of 400 values is 100µs.

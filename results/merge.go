@@ -191,6 +191,11 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	a.Requests, a.OK, a.Stale, a.Retries, a.Primes = total, a.OK+c.OK, a.Stale+c.Stale, a.Retries+c.Retries, a.Primes+c.Primes
 	a.HiddenRetries += c.HiddenRetries
 	a.NewConns, a.Discards = a.NewConns+c.NewConns, a.Discards+c.Discards
+	a.Reused, a.ClosingResponses = a.Reused+c.Reused, a.ClosingResponses+c.ClosingResponses
+	a.Status.S2xx += c.Status.S2xx
+	a.Status.S3xx += c.Status.S3xx
+	a.Status.S4xx += c.Status.S4xx
+	a.Status.S5xx += c.Status.S5xx
 	a.Failures.ResetWrite += c.Failures.ResetWrite
 	a.Failures.ResetRead += c.Failures.ResetRead
 	a.Failures.EOF += c.Failures.EOF

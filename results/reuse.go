@@ -25,23 +25,29 @@ func (s *StatusClasses) Add(code int) {
 	}
 }
 
-// minReuseChances is how many requests that should have reused a connection a cell
-// needs before it can say the race went unmeasured.
-const minReuseChances = 10
+// Total is the responses counted.
+func (s StatusClasses) Total() int64 { return s.S2xx + s.S3xx + s.S4xx + s.S5xx }
 
-// ReuseVerdict says why a cell did not measure the race, "" when it did or cannot
-// tell: among at least minReuseChances requests whose gap was short enough that any
-// strategy reuses its connection (below ms, in milliseconds), fewer than half did. A
-// reset rate of 0 there says nothing about the race: the server closed after every
-// response, or answered with errors.
-func ReuseVerdict(chances, reused int64, belowMS float64, status StatusClasses) string {
-	if chances < minReuseChances || 2*reused >= chances {
+// minVerdict is how many requests a cell needs before it can say the race went
+// unmeasured.
+const minVerdict = 10
+
+// ReuseVerdict says why a cell did not measure the race, "" when it did or cannot tell
+// (fewer than minVerdict requests): at least half its responses ended their connection
+// (Connection: close), so nothing was reused and nothing could race; or at least half
+// its requests were answered 4xx or 5xx, which is not the service the cell measures. A
+// reset rate of 0 there would read "safe". The signals are the server's own words, not
+// where the client believed the close to be: a server that closes idle connections
+// sooner than T is a measurement (its failures say so), not a verdict.
+func ReuseVerdict(requests, closing int64, status StatusClasses) string {
+	if requests < minVerdict {
 		return ""
 	}
-	why := "the server closed the connection after each response"
-	if bad := status.S4xx + status.S5xx; bad > 0 {
-		why = fmt.Sprintf("%s, or answered errors (4xx %d, 5xx %d)", why, status.S4xx, status.S5xx)
+	if n := status.Total(); n >= minVerdict && 2*closing >= n {
+		return fmt.Sprintf("%d of %d responses said Connection: close: the server closes after every response, so no connection could be reused and nothing raced; the race was not measured", closing, n)
 	}
-	return fmt.Sprintf("only %d of %d requests idle less than %.1f ms reused a connection: %s; the race was not measured",
-		reused, chances, belowMS, why)
+	if bad := status.S4xx + status.S5xx; 2*bad >= requests {
+		return fmt.Sprintf("%d of %d requests were answered with errors (4xx %d, 5xx %d): the race was not measured", bad, requests, status.S4xx, status.S5xx)
+	}
+	return ""
 }

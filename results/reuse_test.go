@@ -5,23 +5,24 @@ import (
 	"testing"
 )
 
-// A cell says it did not measure the race only with enough requests that should have
-// reused a connection and fewer than half of them did; it names the error statuses
-// when there were any.
+// A cell says it did not measure the race when at least half its responses said
+// Connection: close, or half its requests were answered with errors; never with fewer
+// than 10 requests, and never for a server that merely closes idle connections early.
 func TestReuseVerdict(t *testing.T) {
 	for _, tc := range []struct {
-		name            string
-		chances, reused int64
-		status          StatusClasses
-		want            []string // substrings; none: measured
+		name              string
+		requests, closing int64
+		status            StatusClasses
+		want              []string // substrings; none: measured
 	}{
-		{"too few to tell", 9, 0, StatusClasses{}, nil},
-		{"half reused is a measurement", 40, 20, StatusClasses{}, nil},
-		{"all reused", 100, 100, StatusClasses{S2xx: 100}, nil},
-		{"closed after each response", 40, 19, StatusClasses{S2xx: 40}, []string{"only 19 of 40 requests idle less than 180.0 ms", "closed the connection after each response", "not measured"}},
-		{"errors", 30, 0, StatusClasses{S4xx: 30}, []string{"answered errors (4xx 30, 5xx 0)"}},
+		{"too few to tell", 9, 9, StatusClasses{S2xx: 9}, nil},
+		{"keep-alive", 100, 0, StatusClasses{S2xx: 60}, nil},
+		{"some closing", 100, 20, StatusClasses{S2xx: 100}, nil},
+		{"closed after each response", 80, 80, StatusClasses{S2xx: 80}, []string{"80 of 80 responses said Connection: close", "not measured"}},
+		{"errors", 30, 0, StatusClasses{S4xx: 30}, []string{"30 of 30 requests were answered with errors (4xx 30, 5xx 0)"}},
+		{"a few errors", 30, 0, StatusClasses{S2xx: 20, S5xx: 10}, nil},
 	} {
-		got := ReuseVerdict(tc.chances, tc.reused, 180, tc.status)
+		got := ReuseVerdict(tc.requests, tc.closing, tc.status)
 		if (got == "") != (tc.want == nil) {
 			t.Errorf("%s: verdict %q", tc.name, got)
 		}
@@ -45,14 +46,14 @@ func TestReuseVerdict(t *testing.T) {
 // fails it too.
 func TestUnmeasuredCellFailsTheGateAndReadsNA(t *testing.T) {
 	c := cell("watch", 0, 200, 0, 3000)
-	c.ReuseChances, c.ReuseBelowMS = 60, 180
+	c.Status, c.ClosingResponses = StatusClasses{S2xx: 200}, 200
 	c.Finish()
 	if c.NotMeasured == "" {
-		t.Fatal("a cell with 60 chances to reuse and none taken: want NotMeasured")
+		t.Fatal("a cell whose every response said Connection: close: want NotMeasured")
 	}
 	run := &Summary{Cells: []Cell{c}}
 	g := Gate(policy(t, "rules:\n  - name: no stale\n    metric: reset_rate\n    max: 0.01\n"), run, nil)
-	if g.Passed() || !strings.Contains(g.Checks[0].Message, "not measured: only 0 of 60") {
+	if g.Passed() || !strings.Contains(g.Checks[0].Message, "not measured: 200 of 200 responses") {
 		t.Errorf("absolute rule: passed %v, checks %+v", g.Passed(), g.Checks)
 	}
 	base := &Summary{Cells: []Cell{cell("watch", 0, 200, 0, 3000)}}
@@ -72,7 +73,7 @@ func TestUnmeasuredCellFailsTheGateAndReadsNA(t *testing.T) {
 		t.Errorf("table:\n%s\nwant RESET%% n/a", b.String())
 	}
 	measured := cell("watch", 0, 200, 0, 3000)
-	measured.ReuseChances, measured.ReusedChances = 60, 60
+	measured.Status = StatusClasses{S2xx: 200}
 	measured.Finish()
 	if g := Gate(policy(t, "rules:\n  - metric: reset_rate\n    max: 0.01\n"), &Summary{Cells: []Cell{measured}}, nil); !g.Passed() {
 		t.Errorf("a measured cell within the limit: %+v", g.Checks)

@@ -153,18 +153,16 @@ type Cell struct {
 	// Discards counts idle connections the strategy dropped instead of reusing.
 	Discards int64 `json:"discards"`
 	// Reused counts requests sent on a reused connection (their first attempt); Status
-	// the responses by class. ReuseChances counts the requests idle less than
-	// ReuseBelowMS, short enough that every strategy reuses (where the client says
-	// whether it did), ReusedChances those that did. NotMeasured, when set, is why the
-	// cell did not measure the race (ReuseVerdict): its reset rate reads n/a and a gate
-	// fails it.
-	Reused        int64         `json:"reused"`
-	Status        StatusClasses `json:"status"`
-	ReuseChances  int64         `json:"reuse_chances"`
-	ReusedChances int64         `json:"reused_chances"`
-	ReuseBelowMS  float64       `json:"reuse_below_ms"`
-	NotMeasured   string        `json:"not_measured,omitempty"`
-	LatencyUS     LatencyUS     `json:"latency_us"`
+	// the responses by class; ClosingResponses the responses that ended their
+	// connection (Connection: close), where the client shows the response (idlerace's
+	// pool and Go's net/http; not a client kind's library). NotMeasured, when set, is why
+	// the cell did not measure the race (ReuseVerdict): its reset rate reads n/a and a
+	// gate fails it.
+	Reused           int64         `json:"reused"`
+	Status           StatusClasses `json:"status"`
+	ClosingResponses int64         `json:"closing_responses"`
+	NotMeasured      string        `json:"not_measured,omitempty"`
+	LatencyUS        LatencyUS     `json:"latency_us"`
 
 	PredictedResetRate float64 `json:"predicted_reset_rate"`
 	// OneWayUS is the one-way latency d the model used, in µs: the path's configured

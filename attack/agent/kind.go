@@ -305,7 +305,7 @@ func (l *lane) SendAt(ctx context.Context, req *http.Request, at time.Time) pool
 	out.Start, _ = parseNS(r.StartNS)
 	out.End, _ = parseNS(r.EndNS)
 	if r.Reused != nil {
-		out.Reused, out.ReuseKnown = *r.Reused, true
+		out.Reused = *r.Reused
 	}
 	if r.Error != "" || r.Status == 0 {
 		out.Err = errors.New(r.Error)

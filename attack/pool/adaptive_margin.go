@@ -12,7 +12,7 @@ import (
 // or advertised T: it watches idle connections (as watch does) and takes the idle age
 // at which each watcher saw the server's FIN or RST as one sample of the close. Once it
 // has learn samples it never reuses a connection idle longer than a conservative
-// estimate, the 5% quantile less the spread down to it from the median and a guard of
+// estimate, the 5% quantile less the spread down to it from the median (at most a quarter of it) and a guard of
 // max(1 ms, 1%); before that it falls back to the configured T. No client library does
 // this; it exists to show what learning from the wire buys over a fixed margin.
 // Window left open: while it learns, watch's; after, a server whose close moves earlier
@@ -64,8 +64,14 @@ func (a *adaptiveMargin) Observe(*Conn, *http.Response) {
 	a.mu.Unlock()
 }
 
-// ObserveClose takes one idle close as the watcher saw it.
-func (a *adaptiveMargin) ObserveClose(idleAge time.Duration) {
+// ObserveClose takes one idle close as the watcher saw it. A close within a tenth of T
+// of the response (or 1 ms when T is unknown) is not the idle timer: a server that
+// closes after N requests, restarts or reloads does that, and one such sample would
+// pull the estimate to nothing.
+func (a *adaptiveMargin) ObserveClose(idleAge, idleTimeout time.Duration) {
+	if idleAge < max(time.Millisecond, idleTimeout/10) {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.samples) < maxAdaptiveSamples {
@@ -87,14 +93,15 @@ func (a *adaptiveMargin) ObserveClose(idleAge time.Duration) {
 	a.limit = estimateClose(a.samples)
 }
 
-// estimateClose is the conservative estimate of where the closes start: q05 − (q50 −
-// q05) − max(1 ms, 1% of q05), at least 0.
+// estimateClose is the conservative estimate of where the closes start: q05 less the
+// spread down to it from the median (at most a quarter of q05, so that one early outlier
+// cannot take the estimate below itself) less max(1 ms, 1% of q05), at least 0.
 func estimateClose(samples []time.Duration) time.Duration {
 	s := slices.Clone(samples)
 	slices.Sort(s)
 	q := func(p float64) time.Duration { return s[int(p*float64(len(s)-1))] }
 	lo, mid := q(0.05), q(0.5)
-	return max(0, lo-(mid-lo)-max(time.Millisecond, lo/100))
+	return max(0, lo-min(mid-lo, lo/4)-max(time.Millisecond, lo/100))
 }
 
 func (a *adaptiveMargin) Check(c *Conn, now time.Time) (bool, string) {

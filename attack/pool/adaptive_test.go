@@ -13,7 +13,7 @@ import (
 func TestAdaptiveMarginLearnsTheCloseFromItsWatchers(t *testing.T) {
 	srv := newTestServer(t, "")
 	spec := mustParse(t, "adaptive-margin:learn=2")
-	tr := pool.New(spec, pool.Config{IdleTimeout: time.Minute})
+	tr := pool.New(spec, pool.Config{IdleTimeout: 5 * time.Second})
 	t.Cleanup(tr.CloseIdleConnections)
 	learner := spec.Parts[0].(interface {
 		Learned() (int, time.Duration, int64, time.Duration, bool)

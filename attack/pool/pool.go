@@ -459,7 +459,7 @@ func (p *Pool) watchIdle(addr string, c *Conn) {
 		// The server ended the idle connection: not stray bytes, and not our own close
 		// (CloseIdleConnections wakes the watcher with net.ErrClosed at any idle age).
 		for _, o := range p.closeObservers {
-			o.ObserveClose(c.IdleAge(now))
+			o.ObserveClose(c.IdleAge(now), c.IdleTimeout)
 		}
 	}
 	c.watchErr = err

@@ -39,9 +39,10 @@ type Observer interface {
 }
 
 // CloseObserver sees the idle age at which a watcher found each idle connection closed
-// by the server (EOF or RST), to learn where the server's close lies.
+// by the server (EOF or RST), and the T the client was configured with, to learn where
+// the server's close lies.
 type CloseObserver interface {
-	ObserveClose(idleAge time.Duration)
+	ObserveClose(idleAge, idleTimeout time.Duration)
 }
 
 // Retrier decides whether a failed attempt is replayed on a new connection. attempt

@@ -23,10 +23,9 @@ type TimedResult struct {
 	// Start is when the library was handed the request, End when the response's last
 	// byte was read or the request failed.
 	Start, End time.Time
-	// Reused: the library sent it on a pooled connection (false where it does not say);
-	// ReuseKnown: it said.
-	Reused, ReuseKnown bool
-	LocalPort          int
+	// Reused: the library sent it on a pooled connection (false where it does not say).
+	Reused    bool
+	LocalPort int
 	// Err is the library's own error (its text kept), Class idlerace's class for it.
 	Err   error
 	Class Class

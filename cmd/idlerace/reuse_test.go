@@ -38,11 +38,18 @@ func TestAttackWithoutReuseSaysTheRaceWasNotMeasured(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := sum.Cells[0]
-		if c.Status.S2xx != c.OK || c.Requests != 80 || c.ReuseChances < 10 {
-			t.Errorf("max requests %d: status %+v of %d requests (%d ok), %d chances to reuse: want 80 requests, every answer 2xx and enough chances", tc.maxRequests, c.Status, c.Requests, c.OK, c.ReuseChances)
+		if c.Status.S2xx != c.OK || c.Requests != 80 {
+			t.Errorf("max requests %d: status %+v of %d requests (%d ok): want 80 requests, every answer 2xx", tc.maxRequests, c.Status, c.Requests, c.OK)
+		}
+		if tc.maxRequests == 1 {
+			if c.ClosingResponses != c.Status.Total() {
+				t.Errorf("closing responses %d of %d: want every one", c.ClosingResponses, c.Status.Total())
+			}
+		} else if c.ClosingResponses != 0 || c.Reused == 0 {
+			t.Errorf("keep-alive server: %d closing responses, %d reused", c.ClosingResponses, c.Reused)
 		}
 		if got := c.NotMeasured == ""; got != tc.measured {
-			t.Errorf("max requests %d: reused %d (%d of %d chances), not_measured %q: want measured %v", tc.maxRequests, c.Reused, c.ReusedChances, c.ReuseChances, c.NotMeasured, tc.measured)
+			t.Errorf("max requests %d: reused %d, closing responses %d, not_measured %q: want measured %v", tc.maxRequests, c.Reused, c.ClosingResponses, c.NotMeasured, tc.measured)
 		}
 		if tc.measured {
 			s.Close()

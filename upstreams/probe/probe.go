@@ -152,6 +152,9 @@ func (c *Config) newRequest(ctx context.Context) (*http.Request, error) {
 			req.Header.Add(k, v)
 		}
 	}
+	if h := c.Header.Get("Host"); h != "" {
+		req.Host = h // net/http writes req.Host, not a Host in the header map
+	}
 	if req.Header.Get("User-Agent") == "" && c.UserAgent != "" {
 		req.Header.Set("User-Agent", c.UserAgent)
 	}
