@@ -3,6 +3,7 @@ package probe
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -253,4 +254,34 @@ func silentServer(t *testing.T, idle time.Duration) string {
 		}
 	})
 	return "http://" + ln.Addr().String() + "/"
+}
+
+// Headers given to the probe reach the server on every request it sends, a Host among
+// them (net/http writes req.Host, not a Host in the header map).
+func TestProbeSendsItsHeadersAndHost(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := &http.Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Host+" "+r.Header.Get("X-Tenant")]++
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	res := run(t, "http://"+ln.Addr().String()+"/", func(c *Config) {
+		c.Header = http.Header{"Host": {"orders.example"}, "X-Tenant": {"7"}}
+	})
+	if res.IdleTimeoutMS == nil {
+		t.Fatalf("no close found: %+v", res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen["orders.example 7"] == 0 {
+		t.Errorf("the server saw %v, want every request with Host orders.example and X-Tenant 7", seen)
+	}
 }

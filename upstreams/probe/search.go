@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,9 +186,11 @@ func coarse(ctx context.Context, c *Config) (edge, lo time.Duration, mode string
 }
 
 // fine watches Conns fresh connections at once until each closes: the close's
-// distribution. On loopback the ages come from upstreams.MeasureIdleCloses (kernel
-// receive timestamps, one ppoll thread); elsewhere from this package's reads. Beside
-// it, one more connection writes a request after its close.
+// distribution. On loopback, for a plain GET, the ages come from
+// upstreams.MeasureIdleCloses (kernel receive timestamps, one ppoll thread); elsewhere,
+// or when the probe's request has headers, a body or another method (which that
+// measurement does not send), from this package's reads. Beside it, one more
+// connection writes a request after its close.
 func fine(ctx context.Context, c *Config, res *Result, edge time.Duration) error {
 	wait := 2*edge + 2*c.ResponseTimeout
 	c.progress(fmt.Sprintf("close distribution: %d connections", c.Conns), wait)
@@ -197,7 +200,7 @@ func fine(ctx context.Context, c *Config, res *Result, edge time.Duration) error
 	var ages []time.Duration
 	resets := 0
 	var err error
-	if c.AllowRemote {
+	if c.AllowRemote || c.Method != http.MethodGet || len(c.Header) > 0 || len(c.Body) > 0 {
 		ages, resets, err = watchMany(ctx, c, wait)
 	} else {
 		var m upstreams.IdleCloses
@@ -223,7 +226,8 @@ func fine(ctx context.Context, c *Config, res *Result, edge time.Duration) error
 	return nil
 }
 
-// watchMany is MeasureIdleCloses' measurement for a target outside loopback.
+// watchMany is MeasureIdleCloses' measurement for a target outside loopback, or for a
+// request of the user's own.
 func watchMany(ctx context.Context, c *Config, wait time.Duration) ([]time.Duration, int, error) {
 	var mu sync.Mutex
 	var ages []time.Duration
