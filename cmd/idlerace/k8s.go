@@ -44,7 +44,7 @@ The image is one built from the repository's Dockerfile.`,
 			if o.Shards > len(cells) {
 				return badInput("--shards %d: the matrix has %d cells; a shard without one would fail", o.Shards, len(cells))
 			}
-			o.MatrixYAML = f.Raw
+			o.MatrixYAML = f.Stored() // a body_file inlined: the pods have only the ConfigMap
 			if err := o.Check(); err != nil {
 				return usageError{err}
 			}

@@ -79,7 +79,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				if specs, err = f.Cells(); err != nil {
 					return err
 				}
-				yamlBytes = f.Raw
+				yamlBytes = f.Stored()
 				if f.Parallel > 0 {
 					par = f.Parallel
 				}
