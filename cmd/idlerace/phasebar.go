@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // phaseBar shows a probe's phases: one line each, and on a terminal, for a phase that
@@ -29,11 +27,7 @@ type phaseBar struct {
 const minBarWait = 2 * time.Second
 
 func newPhaseBar(w io.Writer) *phaseBar {
-	b := &phaseBar{w: w}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		b.live = true
-	}
-	return b
+	return &phaseBar{w: w, live: isTerminal(w)}
 }
 
 // phase ends the previous phase's bar and starts this one's.

@@ -27,11 +27,14 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	p := &progress{w: w, quiet: quiet}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.live = true
-	}
-	return p
+	return &progress{w: w, quiet: quiet, live: isTerminal(w)}
+}
+
+// isTerminal says whether w is a terminal, where a live bar can redraw itself; a CI log
+// gets plain lines instead.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func (p *progress) start(toRun, total int) {
