@@ -317,6 +317,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		View:                view,
 		Wire:                wireStats,
 	}
+	if feed != nil {
+		out.Cell.Server.IdleCloseMS = feed.spread()
+	}
 	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, out.Cell.Retries)
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
@@ -421,6 +424,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			CloseLateUS: results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
 			View:        view,
 			Wire:        &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread},
+			IdleCloseMS: feed.spread(),
 		}
 	}
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, out.Cell.Retries)

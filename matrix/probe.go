@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/idlerace/idlerace/attack/agent"
 	"github.com/idlerace/idlerace/upstreams/probe"
 )
 
@@ -102,82 +101,4 @@ func ProbeWindows(ctx context.Context, res *probe.Result, method string, header 
 		res.RequestsSent += out.Cell.Requests + out.Cell.Primes
 	}
 	return nil
-}
-
-// Recommend fills res.Recommendations: for Go's net/http, the timeout-margin strategy,
-// every client kind with an idle setting and an nginx upstream block, the longest idle
-// timeout that is still below the earliest close the probe saw. The margin is the
-// larger of 1% of that close, twice the closes' spread and 1 ms: room for the client's
-// timer and the server's.
-func Recommend(res *probe.Result) {
-	c := res.IdleTimeoutMS
-	if c == nil {
-		return
-	}
-	earliest := c.Min
-	spread := c.P99 - c.Min
-	margin := math.Max(math.Max(earliest/100, 2*spread), 1)
-	safe := earliest - res.RTTMS - margin
-	arith := fmt.Sprintf("earliest close %s − RTT %s − margin %s (max of 1%%, 2 × spread %s, 1 ms) = %s",
-		msText(earliest), msText(res.RTTMS), msText(margin), msText(spread), msText(safe))
-	if c.Method == "bisection" {
-		arith = "silent close: only an idle timeout protects a client (a watch or a read probe sees nothing); " + arith
-	}
-	d := time.Duration(safe * float64(time.Millisecond)).Truncate(time.Millisecond)
-	if d <= 0 { // a zero idle timeout means "no limit" to Go and to most libraries
-		res.Recommendations = append(res.Recommendations, probe.Recommendation{Client: "any", Setting: "no idle timeout is safe", Arithmetic: arith})
-		return
-	}
-	addAt := func(client, setting, spec string, v time.Duration) {
-		r := probe.Recommendation{Client: client, Setting: setting, Arithmetic: arith, Spec: spec}
-		if v > 0 {
-			r.ValueMS = float64(v) / float64(time.Millisecond)
-			r.PredictedResetRate = closesBefore(c, r.ValueMS+res.RTTMS)
-			r.ExtraConnsPer1k = math.Max(0, (c.P50-r.ValueMS)/c.P50*1000)
-		}
-		res.Recommendations = append(res.Recommendations, r)
-	}
-	add := func(client, setting, spec string) { addAt(client, setting, spec, d) }
-	add("Go net/http", "Transport.IdleConnTimeout ≤ "+d.String(), "")
-	t := time.Duration(c.P50 * float64(time.Millisecond)).Round(time.Millisecond)
-	add("timeout-margin", fmt.Sprintf("margin ≥ %s with T = %s", (t-d).String(), t), fmt.Sprintf("timeout-margin:margin=%s", t-d))
-	for _, k := range agent.Kinds() {
-		is := agent.IdleSettingOf(k)
-		if is == nil {
-			continue
-		}
-		v := d
-		if is.WholeSeconds {
-			v = d.Truncate(time.Second)
-			if v == 0 {
-				addAt(k, is.Option+": none safe (whole seconds only, and the server closes within 1 s)", "", 0)
-				continue
-			}
-		}
-		addAt(k, fmt.Sprintf("%s ≤ %s", is.Option, v), fmt.Sprintf("%s:%s=%s", k, is.Option, v), v)
-	}
-	add("nginx (as a proxy in front)", fmt.Sprintf("upstream { keepalive_timeout %dms; }", d.Milliseconds()), "")
-}
-
-// closesBefore is the share of the probe's closes that land before ms, read off the
-// quantiles it kept (min, p50, p99, max), linear between them: 0 below the earliest.
-func closesBefore(c *probe.Closes, ms float64) float64 {
-	pts := []struct{ x, q float64 }{{c.Min, 0}, {c.P50, 0.5}, {c.P99, 0.99}, {c.Max, 1}}
-	if ms < pts[0].x {
-		return 0
-	}
-	for i := 1; i < len(pts); i++ {
-		if ms < pts[i].x {
-			a, b := pts[i-1], pts[i]
-			return a.q + (b.q-a.q)*(ms-a.x)/(b.x-a.x)
-		}
-	}
-	return 1
-}
-
-func msText(v float64) string {
-	if math.Abs(v) >= 1000 {
-		return fmt.Sprintf("%.3fs", v/1000)
-	}
-	return fmt.Sprintf("%.2fms", v)
 }

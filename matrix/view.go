@@ -3,9 +3,11 @@ package matrix
 import (
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,7 +107,9 @@ type closeFeed struct {
 	// model of the cell's own closes.
 	idle  []time.Duration
 	nIdle int64
-	rng   *rand.Rand
+	// minIdle and maxIdle are exact, however many closes the sample stands for.
+	minIdle, maxIdle time.Duration
+	rng              *rand.Rand
 }
 
 // maxIdleSamples bounds closeFeed.idle: 8,192 closes, 64 KiB, say the distribution to
@@ -123,12 +127,17 @@ func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy
 
 func (f *closeFeed) close(c upstreams.CloseRecord) {
 	if c.Reason == upstreams.ReasonIdle && !c.IdleStart.IsZero() && c.Closed.After(c.IdleStart) {
+		d := c.Closed.Sub(c.IdleStart)
 		f.mu.Lock()
+		if f.nIdle == 0 || d < f.minIdle {
+			f.minIdle = d
+		}
+		f.maxIdle = max(f.maxIdle, d)
 		f.nIdle++
 		if len(f.idle) < maxIdleSamples {
-			f.idle = append(f.idle, c.Closed.Sub(c.IdleStart))
+			f.idle = append(f.idle, d)
 		} else if i := f.rng.Int64N(f.nIdle); i < maxIdleSamples {
-			f.idle[i] = c.Closed.Sub(c.IdleStart)
+			f.idle[i] = d
 		}
 		f.mu.Unlock()
 	}
@@ -161,6 +170,31 @@ func (f *closeFeed) finish(finPath, maxLag time.Duration) matchResult {
 	f.mu.Unlock()
 	return f.matcher.finish(finPath, maxLag)
 }
+
+// spread is the cell's idle closes for results.Server.IdleCloseMS: nil when there were
+// none.
+func (f *closeFeed) spread() *results.CloseSpread {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nIdle == 0 {
+		return nil
+	}
+	return closeSpread(f.idle, f.minIdle, f.maxIdle, f.nIdle)
+}
+
+// closeSpread is the spread of the sample idle (nearest-rank quantiles) with the exact
+// earliest and latest of the n closes it stands for.
+func closeSpread(idle []time.Duration, lo, hi time.Duration, n int64) *results.CloseSpread {
+	s := slices.Clone(idle)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(s)))) - 1
+		return msOf(s[max(0, min(i, len(s)-1))])
+	}
+	return &results.CloseSpread{Min: msOf(lo), P50: at(0.5), P99: at(0.99), Max: msOf(hi), Samples: n}
+}
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // idlePeriods returns the sample of idle-close periods.
 func (f *closeFeed) idlePeriods() []time.Duration {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idlerace/idlerace/recommend"
 	"github.com/idlerace/idlerace/results"
 )
 
@@ -53,6 +54,9 @@ func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
 	if srv.IdleCloses >= 16 && int64(srv.ModelCloses) != srv.IdleCloses {
 		t.Errorf("model_closes %d: want the cell's own %d idle closes", srv.ModelCloses, srv.IdleCloses)
 	}
+	if sp := srv.IdleCloseMS; srv.IdleCloses > 0 && (sp == nil || sp.Samples != srv.IdleCloses) {
+		t.Errorf("idle_close_ms %+v: want each of the %d idle closes the wire saw", sp, srv.IdleCloses)
+	}
 	if !strings.HasPrefix(srv.Version, "nginx") {
 		t.Errorf("server.version %q: the server's own numbers are kept beside the wire's", srv.Version)
 	}
@@ -74,6 +78,21 @@ func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
 	// then resets) or after its FIN (late), as the wire orders them.
 	if srv.Wire.ServerFINs+srv.Wire.ServerRSTs < srv.IdleCloses || srv.Wire.LateRequests+srv.Wire.ClosesWithUnread < c.Stale {
 		t.Errorf("wire %+v beside builtin's %d idle closes and %d stale failures", *srv.Wire, srv.IdleCloses, c.Stale)
+	}
+	// The closes are kept as idle periods, from which a run recommends: builtin's timer
+	// is armed at T+s = 250 ms from its response's end and never fires before it.
+	sp := srv.IdleCloseMS
+	if sp == nil || sp.Samples != srv.IdleCloses || sp.Min < 250 || sp.P50 < sp.Min || sp.P99 < sp.P50 || sp.Max < sp.P99 {
+		t.Fatalf("idle_close_ms %+v beside %d idle closes: want each one, none before 250 ms, in order", sp, srv.IdleCloses)
+	}
+	servers := recommend.FromRun([]results.Cell{c})
+	if len(servers) != 1 || servers[0].Closes != *sp || len(servers[0].Recommendations) == 0 {
+		t.Fatalf("recommendations from the cell: %+v", servers)
+	}
+	for _, r := range servers[0].Recommendations {
+		if r.ValueMS >= sp.Min {
+			t.Errorf("%s: %s (%g ms) is not below the earliest close %g ms", r.Client, r.Setting, r.ValueMS, sp.Min)
+		}
 	}
 }
 

@@ -226,6 +226,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		s.Wire.LateRequests += t.Wire.LateRequests
 		s.Wire.ClosesWithUnread += t.Wire.ClosesWithUnread
 	}
+	s.IdleCloseMS = MergeSpread(s.IdleCloseMS, t.IdleCloseMS)
 	s.CloseLateUS.Max = max(s.CloseLateUS.Max, t.CloseLateUS.Max)
 	s.CloseLateUS.P50 = max(s.CloseLateUS.P50, t.CloseLateUS.P50) // the worse of the two: close lateness has no histogram to merge
 	s.CloseLateUS.P99 = max(s.CloseLateUS.P99, t.CloseLateUS.P99)
@@ -246,4 +247,25 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		}
 	}
 	return nil
+}
+
+// MergeSpread folds two cells' idle closes: the earliest and latest are exact; with no
+// samples to merge, the median is the samples-weighted mean of the two and the p99 the
+// later of the two (the conservative side for a recommendation).
+func MergeSpread(a, b *CloseSpread) *CloseSpread {
+	switch {
+	case b == nil || b.Samples == 0:
+		return a
+	case a == nil || a.Samples == 0:
+		c := *b
+		return &c
+	}
+	n := a.Samples + b.Samples
+	return &CloseSpread{
+		Min:     min(a.Min, b.Min),
+		P50:     (a.P50*float64(a.Samples) + b.P50*float64(b.Samples)) / float64(n),
+		P99:     max(a.P99, b.P99),
+		Max:     max(a.Max, b.Max),
+		Samples: n,
+	}
 }

@@ -96,6 +96,21 @@ type Server struct {
 	View string `json:"view,omitempty"`
 	// Wire is what the capture saw that no server says (view wire).
 	Wire *Wire `json:"wire,omitempty"`
+	// IdleCloseMS is when the server closed idle connections during the cell: each
+	// idle close's idle period (its response's last byte to its FIN or RST, in ms), as
+	// its view saw it. A run's recommendations are built from it (see
+	// recommend.FromRun). Absent with no view of the server's closes.
+	IdleCloseMS *CloseSpread `json:"idle_close_ms,omitempty"`
+}
+
+// CloseSpread is a distribution of idle closes in milliseconds: the earliest and the
+// latest exact, the quantiles from a uniform sample of at most a few thousand.
+type CloseSpread struct {
+	Min     float64 `json:"min"`
+	P50     float64 `json:"p50"`
+	P99     float64 `json:"p99"`
+	Max     float64 `json:"max"`
+	Samples int64   `json:"samples"`
 }
 
 // Client names a client kind's library: kind "node-agent", library "node:http.Agent",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/matrix"
+	"github.com/idlerace/idlerace/recommend"
 	"github.com/idlerace/idlerace/upstreams/probe"
 )
 
@@ -94,7 +95,9 @@ Targets outside loopback need --allow-remote.`,
 				bar.end()
 				res.TookMS += float64(time.Since(start)) / float64(time.Millisecond)
 			}
-			matrix.Recommend(res)
+			if res.IdleTimeoutMS != nil {
+				res.Recommendations = recommend.For(*res.IdleTimeoutMS, res.RTTMS, 0)
+			}
 			if format == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -122,9 +125,9 @@ func writeProbe(w io.Writer, r *probe.Result) error {
 	fmt.Fprintf(tw, "probe\t%s (%d requests, %.1f s)\n", r.Target, r.RequestsSent, r.TookMS/1000)
 	if c := r.IdleTimeoutMS; c != nil {
 		fmt.Fprintf(tw, "idle timeout\tp50 %s  p99 %s  (min %s, max %s; median 95%% CI %s–%s; %s, %d samples)\n",
-			msText(c.P50), msText(c.P99), msText(c.Min), msText(c.Max), msText(c.P50CI95[0]), msText(c.P50CI95[1]), c.Method, c.Samples)
+			recommend.MS(c.P50), recommend.MS(c.P99), recommend.MS(c.Min), recommend.MS(c.Max), recommend.MS(c.P50CI95[0]), recommend.MS(c.P50CI95[1]), c.Method, c.Samples)
 	} else {
-		fmt.Fprintf(tw, "idle timeout\tnone within %s\n", msText(r.MaxTimeoutMS))
+		fmt.Fprintf(tw, "idle timeout\tnone within %s\n", recommend.MS(r.MaxTimeoutMS))
 	}
 	mode := r.CloseMode
 	if r.LateRequest != "" {
@@ -143,12 +146,12 @@ func writeProbe(w io.Writer, r *probe.Result) error {
 	} else {
 		fmt.Fprintf(tw, "max requests\tnone within %d\n", r.MaxRequestsTried)
 	}
-	fmt.Fprintf(tw, "rtt\t%s\n", msText(r.RTTMS))
+	fmt.Fprintf(tw, "rtt\t%s\n", recommend.MS(r.RTTMS))
 	if len(r.WindowMS) > 0 {
 		var parts []string
 		for _, s := range matrix.WindowStrategies {
 			if win, ok := r.WindowMS[s]; ok {
-				parts = append(parts, fmt.Sprintf("%s %s (model %s; %d/%d stale)", s, msText(win.MeasuredMS), msText(win.ModelMS), win.Stale, win.Requests))
+				parts = append(parts, fmt.Sprintf("%s %s (model %s; %d/%d stale)", s, recommend.MS(win.MeasuredMS), recommend.MS(win.ModelMS), win.Stale, win.Requests))
 			}
 		}
 		fmt.Fprintf(tw, "race window\t%s\n", strings.Join(parts, " · "))
@@ -179,11 +182,4 @@ func writeProbe(w io.Writer, r *probe.Result) error {
 		}
 	}
 	return nil
-}
-
-func msText(v float64) string {
-	if v >= 1000 || v <= -1000 {
-		return fmt.Sprintf("%.3fs", v/1000)
-	}
-	return fmt.Sprintf("%.2fms", v)
 }

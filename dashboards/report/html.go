@@ -42,6 +42,7 @@ type page struct {
 	FrontConns, FrontP99                 []string
 	CostRows                             []costRow
 	Disagreements                        []disagreementRow
+	Safe                                 []safeServer
 	Cells                                []results.Cell
 	Columns                              []column
 	Rows                                 []row
@@ -116,6 +117,7 @@ func (v *view) renderHTML(charts map[string]chart) ([]byte, error) {
 	}
 	pg.Glance = v.glance()
 	pg.Findings = results.Findings(s.Cells)
+	pg.Safe = safeSettings(s.Cells)
 	for _, st := range v.strategies {
 		t := v.byStrategy[st]
 		pg.CostRows = append(pg.CostRows, costRow{

@@ -103,6 +103,23 @@ func (v *view) renderMarkdown(charts []string) []byte {
 		b.WriteString("\n")
 	}
 
+	b.WriteString("### Safe client settings, from this run's closes\n\n")
+	if safe := safeSettings(s.Cells); len(safe) == 0 {
+		b.WriteString("None: no server was seen closing enough idle connections (that needs a view of its closes, and a strategy that lets connections idle that long).\n\n")
+	} else {
+		fmt.Fprintf(&b, "<details><summary>%s: the longest idle timeout each client can keep, below the earliest close seen</summary>\n\n", plural(len(safe), "server"))
+		for _, ss := range safe {
+			fmt.Fprintf(&b, "**%s**: %s. Safe idle limit: %s.\n\n", mdText(ss.Server), mdText(ss.Closes), mdText(ss.Arithmetic))
+			mdRow(&b, []string{"client", "setting", "model reset", "+conns/1k", "spec"})
+			b.WriteString("|:--|:--|--:|--:|:--|\n")
+			for _, r := range ss.Rows {
+				mdRow(&b, []string{r.Client, r.Setting, r.Model, r.Conns, r.Spec})
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("</details>\n\n")
+	}
+
 	if len(s.Cells) > 0 {
 		cols, rows := v.cellTable()
 		fmt.Fprintf(&b, "<details><summary>All %d cells</summary>\n\n", len(s.Cells))

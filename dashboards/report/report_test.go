@@ -107,6 +107,11 @@ func TestWriteFiftyCellRunIsOneSelfContainedFile(t *testing.T) {
 	if n := strings.Count(section(t, html, "disagreements"), `<tr class="disagree">`); n != 2 {
 		t.Errorf("disagreement table has %d rows, want 2 (watch under uniform:±10ms at both latencies)", n)
 	}
+	// One table of safe settings per server (5 skews × 2 latencies), each row's setting
+	// below that server's earliest close.
+	if n := strings.Count(section(t, html, "safe"), `<table class="safe-table">`); n != 10 {
+		t.Errorf("safe settings: %d tables, want one for each of the 10 servers", n)
+	}
 	for _, c := range p.Charts {
 		f, err := os.Open(c)
 		if err != nil {

@@ -241,6 +241,15 @@ func cell(rng *rand.Rand, o Options, strategy, skew, latency string) (results.Ce
 		Accepted: c.NewConns, IdleCloses: c.Stale + hidden + c.Requests/20,
 		Executed: c.Requests + c.Primes, CloseLateUS: results.LatencyUS{P50: 110, P99: 640, Max: 1800},
 	}
+	if base != "timeout-margin" && base != "hint-margin" { // the margins close first: the server sees no idle close
+		// Idle periods as the server saw them: T + s, plus its timer's lateness.
+		tms := float64(o.IdleTimeout) / float64(time.Millisecond)
+		at := func(sq float64, lateMS float64) float64 { return math.Round((tms*(1+sq)+lateMS)*1000) / 1000 }
+		c.Server.IdleCloseMS = &results.CloseSpread{
+			Min: at(sk.quantile(0), 0.05), P50: at(sk.quantile(0.5), 0.11), P99: at(sk.quantile(0.99), 0.64), Max: at(sk.quantile(1), 1.8),
+			Samples: c.Server.IdleCloses,
+		}
+	}
 	c.DurationMS = 1500 + float64(rng.IntN(20))
 	return c, h, nil
 }
@@ -263,6 +272,18 @@ func (s skew) below(x float64) float64 {
 			return 1
 		}
 		return 0
+	}
+}
+
+// quantile is s's q quantile in units of T; a normal one is cut at ±3 sd.
+func (s skew) quantile(q float64) float64 {
+	switch s.kind {
+	case "uniform":
+		return -s.a + 2*s.a*q
+	case "normal":
+		return math.Max(-3, math.Min(3, math.Sqrt2*math.Erfinv(2*q-1))) * s.sd
+	default:
+		return s.a
 	}
 }
 
