@@ -29,6 +29,10 @@ type Env struct {
 	// Body is sent with every request (replayable: GetBody is set); nil or empty is no
 	// body and no Content-Length.
 	Body []byte
+	// StaleGateway says a reverse proxy is in the path: a 502, 503 or 504 from it is the
+	// race lost by its upstream pool, and counts as stale (not on the load's own
+	// connection, so no close of the load's is looked for).
+	StaleGateway bool
 	// Header is sent with every request beside idlerace's own Idlerace-Request-Id; a
 	// User-Agent in it replaces idlerace's, a Host sets the request's Host.
 	Header http.Header
@@ -172,11 +176,22 @@ func (e *Env) sendHTTP(ctx context.Context, tr http.RoundTripper, intended time.
 		if pool.Classify(bodyErr, true) == pool.Timeout {
 			r.Class = pool.Timeout
 		}
-	case r.Code < 200 || r.Code >= 400:
-		r.Err = fmt.Errorf("status %d", r.Code)
-		r.Class = pool.Other
+	default:
+		e.classifyStatus(&r)
 	}
 	return r
+}
+
+// classifyStatus makes a response that is not a success a failure: a 502, 503 or 504
+// is bad_gateway, and stale when a proxy is in the path (its pool lost the race on the
+// upstream side: StaleGateway); any other status below 200 or from 400 is other.
+func (e *Env) classifyStatus(r *Record) {
+	switch {
+	case pool.IsBadGateway(r.Code):
+		r.Err, r.Class, r.Stale = fmt.Errorf("status %d", r.Code), pool.BadGateway, e.StaleGateway
+	case r.Code < 200 || r.Code >= 400:
+		r.Err, r.Class = fmt.Errorf("status %d", r.Code), pool.Other
+	}
 }
 
 // sendTimed has a Timed transport (a client kind's agent lane) send the request at
@@ -199,9 +214,8 @@ func (e *Env) sendTimed(ctx context.Context, tt pool.Timed, intended time.Time, 
 	case res.Err != nil:
 		r.Err, r.Class = res.Err, res.Class
 		r.Stale = r.Class.Stale(r.Reused)
-	case r.Code < 200 || r.Code >= 400:
-		r.Err = fmt.Errorf("status %d", r.Code)
-		r.Class = pool.Other
+	default:
+		e.classifyStatus(&r)
 	}
 	return r
 }

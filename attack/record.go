@@ -163,12 +163,17 @@ func (rc *Recorder) Add(r Record) {
 			rc.Failures.EOF++
 		case pool.Timeout:
 			rc.Failures.Timeout++
+		case pool.BadGateway:
+			rc.Failures.BadGateway++
 		default:
 			rc.Failures.Other++
 		}
 		if r.Stale {
 			rc.Stale++
+			// A proxy's 502 was lost on its upstream connection, not on the load's: no
+			// close of the load's connection explains it.
 			switch sc := (StaleConn{Start: r.Start, LocalPort: r.LocalPort}); {
+			case r.Class == pool.BadGateway:
 			case rc.OnStale != nil:
 				rc.OnStale(sc)
 			case len(rc.StaleConns) < maxKeptFailures:

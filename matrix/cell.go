@@ -18,6 +18,7 @@ import (
 	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/matrix/model"
 	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams"
@@ -31,7 +32,10 @@ type CellSpec struct {
 	Upstream string // an upstream spec: "builtin", "builtin:close=rst,advertise=off"
 	Skew     string
 	Latency  string // latency path: "0" (loopback), "2ms" (delay proxy), "netem:2ms"
-	Load     string
+	// Proxy is a hop spec ("nginx:keepalive_timeout=4s"; "" or "none" for no hop): a
+	// reverse proxy between the load and the upstream, whose pool is then under test.
+	Proxy string
+	Load  string
 	// IdleTimeout is T: the builtin upstream closes at T+s, the client believes T.
 	IdleTimeout time.Duration
 	Method      string
@@ -67,6 +71,7 @@ type Prepared struct {
 	Skew     chaos.Skew
 	Load     attack.Load
 	Latency  chaos.Latency
+	Proxy    hops.Spec
 	// offset is the skew's fixed offset, for real servers (configured = T + offset).
 	offset time.Duration
 }
@@ -114,6 +119,12 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	if p.Latency, err = chaos.ParseLatency(s.Latency); err != nil {
 		return nil, bad(err)
 	}
+	if p.Proxy, err = hops.Parse(s.Proxy); err != nil {
+		return nil, bad(err)
+	}
+	if !p.Proxy.IsNone() && p.Latency.Netem {
+		return nil, bad(fmt.Errorf("proxy %s with latency %s: the netem path's namespace holds only the builtin upstream; use the delay proxy (latency %s)", p.Proxy.Raw, p.Latency, chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
+	}
 	if s.Upstream == "external" {
 		p.Upstream = Upstream{Kind: "external"}
 	} else if p.Upstream, err = ParseUpstream(s.Upstream); err != nil {
@@ -148,6 +159,9 @@ func (p *Prepared) ID() string {
 	}
 	if p.Spec.OwnT {
 		settings = append(settings, "t="+p.Spec.IdleTimeout.String())
+	}
+	if !p.Proxy.IsNone() {
+		settings = append(settings, "proxy="+p.Proxy.Raw)
 	}
 	return results.CellID(p.Strategy.String(), p.Upstream.String(), p.Skew.String(), p.Latency.String(), p.Load.String(), p.Spec.Repeat, settings...)
 }
@@ -232,6 +246,21 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
 		}
 		target = "http://" + proxy.Addr() + "/"
+	}
+	var hop hops.Hop
+	if !p.Proxy.IsNone() {
+		// The reverse proxy fronts the path to the upstream (the delay proxy, if any);
+		// the load talks to it, and its pool to the upstream is the one that races.
+		hop, err = p.Proxy.Start(ctx, hops.Config{Upstream: target})
+		if err != nil {
+			if proxy != nil {
+				_ = proxy.Close()
+			}
+			_ = up.Close()
+			return nil, err
+		}
+		defer hop.Close()
+		target = hop.URL() + "/"
 	}
 	// The server's closes are matched with the client's failures and wake-ups as they
 	// come, so that a cell of any length keeps only what is still unmatched.
@@ -320,7 +349,18 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if feed != nil {
 		out.Cell.Server.IdleCloseMS = feed.spread()
 	}
-	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, out.Cell.Retries)
+	retries := out.Cell.Retries
+	if hop != nil {
+		// Stopped first, so that its access log holds every request of the cell (a line
+		// is written as a request ends, a moment after its response).
+		if err := hop.Close(); err != nil {
+			return nil, fmt.Errorf("proxy %s: stop: %w", p.Proxy.Raw, err)
+		}
+		hs := hop.Stats()
+		out.Cell.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
+		retries += hs.UpstreamTries // the proxy's own replays are not hidden: its log says them
+	}
+	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, retries)
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
@@ -471,6 +511,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Targets:      s.Targets,
 		IdleTimeout:  s.IdleTimeout,
 		LocatedClose: located,
+		StaleGateway: !p.Proxy.IsNone(),
 		Seed:         s.Seed + uint64(s.Repeat),
 		RunID:        fmt.Sprintf("%x", started.UnixNano()),
 		NewTransport: func() pool.Transport {
@@ -497,6 +538,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Latency:          p.Latency.String(),
 		Load:             p.Load.String(),
 		IdleTimeoutMS:    float64(s.IdleTimeout) / float64(time.Millisecond),
+		Proxy:            proxyName(p.Proxy),
 		Repeat:           s.Repeat,
 		Requests:         rec.Requests,
 		OK:               rec.OK,
@@ -581,10 +623,25 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		params.FINLead = p.Latency.Jitter / 2
 	}
 	b := p.Strategy.Behaviour()
+	if !p.Proxy.IsNone() {
+		// Behind a proxy the load's connections never idle out: the pool that races is
+		// the proxy's, on gaps that are the load's as long as one lane drives one
+		// upstream connection (a proxy hands a request its most recently used idle
+		// connection, so many lanes share the youngest).
+		b = p.Proxy.Behaviour
+	}
 	c.PredictedResetRate, c.PredictedRetryRate = model.PredictWeighted(b, params, rec.Gaps.Weighted(), rec.Requests)
 	c.Curve = curve(b, params, rec)
 	c.WindowMS = results.WindowMS(c.Curve, c.IdleTimeoutMS)
 	c.ModelWindowMS = results.ModelWindowMS(c.Curve, c.IdleTimeoutMS)
+}
+
+// proxyName is a cell's proxy as the summary names it: "" for none.
+func proxyName(h hops.Spec) string {
+	if h.IsNone() {
+		return ""
+	}
+	return h.Raw
 }
 
 // Unmatched counts stale failures that no close by the server explains. A failure on

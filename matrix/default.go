@@ -39,7 +39,7 @@ func Default() []CellSpec {
 
 // FlagsYAML writes the matrix file that a run given by command-line flags amounts to,
 // so that the run directory's matrix.yaml can be resumed and read like any other.
-func FlagsYAML(strategies, upstreams, skews, latencies []string, load string, idleTimeout time.Duration, method string, seed uint64) []byte {
+func FlagsYAML(strategies, upstreams, skews, latencies, proxies []string, load string, idleTimeout time.Duration, method string, seed uint64) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by idlerace run from its flags\nidle_timeout: %s\nmethod: %s\nseed: %d\n", idleTimeout, method, seed)
 	list := func(name string, vs []string) {
@@ -53,5 +53,8 @@ func FlagsYAML(strategies, upstreams, skews, latencies []string, load string, id
 	list("skews", skews)
 	list("latencies", latencies)
 	list("loads", []string{load})
+	if len(proxies) > 0 && !(len(proxies) == 1 && (proxies[0] == "none" || proxies[0] == "")) {
+		list("proxies", proxies)
+	}
 	return []byte(b.String())
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/hops"
 )
 
 func parseStrategy(s string) (*pool.Spec, error) { return pool.Parse(s) }
@@ -34,6 +35,10 @@ func canonical(key, v string) string {
 	case "latency":
 		if l, err := chaos.ParseLatency(v); err == nil {
 			return l.String()
+		}
+	case "proxy":
+		if h, err := hops.Parse(v); err == nil {
+			return h.Raw
 		}
 	case "upstream":
 		if u, err := ParseUpstream(v); err == nil {
@@ -64,12 +69,28 @@ func withDuration(load string, d time.Duration) string {
 func (f *File) Cells() ([]CellSpec, error) {
 	type combo map[string]string
 	var combos []combo
-	for _, up := range f.Upstreams {
-		for _, lat := range f.Latencies {
-			for _, sk := range f.Skews {
-				for _, ld := range f.Loads {
-					for _, st := range f.Strategies {
-						combos = append(combos, combo{"strategy": st, "upstream": up, "skew": sk, "latency": lat, "load": ld})
+	proxies := f.Proxies
+	if len(proxies) == 0 {
+		proxies = []string{hops.None}
+	}
+	methods := f.Methods
+	if len(methods) == 0 {
+		methods = []string{""} // the file's method, a setting rather than an axis
+	}
+	for _, m := range methods {
+		for _, px := range proxies {
+			for _, up := range f.Upstreams {
+				for _, lat := range f.Latencies {
+					for _, sk := range f.Skews {
+						for _, ld := range f.Loads {
+							for _, st := range f.Strategies {
+								c := combo{"strategy": st, "upstream": up, "skew": sk, "latency": lat, "load": ld, "proxy": px}
+								if m != "" {
+									c["method"] = m
+								}
+								combos = append(combos, c)
+							}
+						}
 					}
 				}
 			}
@@ -118,7 +139,7 @@ func (f *File) Cells() ([]CellSpec, error) {
 		}
 		if !added {
 			c := combo{"strategy": first(f.Strategies), "upstream": first(f.Upstreams), "skew": first(f.Skews),
-				"latency": first(f.Latencies), "load": first(f.Loads)}
+				"latency": first(f.Latencies), "load": first(f.Loads), "proxy": first(proxies)}
 			for k, v := range e.Values {
 				c[k] = v
 			}
@@ -138,7 +159,7 @@ func (f *File) Cells() ([]CellSpec, error) {
 		}
 		for r := 0; r < f.Repeats; r++ {
 			cells = append(cells, CellSpec{
-				Strategy: c["strategy"], Upstream: c["upstream"], Skew: c["skew"], Latency: c["latency"],
+				Strategy: c["strategy"], Upstream: c["upstream"], Skew: c["skew"], Latency: c["latency"], Proxy: c["proxy"],
 				Load: withDuration(c["load"], f.Duration), IdleTimeout: idle, OwnT: ownT, Method: method, Seed: f.Seed, Repeat: r,
 				Path: f.Request.Path, Header: f.Request.Header, Body: f.Request.Body,
 			})

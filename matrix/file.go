@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/results"
 )
 
@@ -31,8 +32,13 @@ type File struct {
 	Skews      []string
 	Latencies  []string
 	Loads      []string
-	Include    []Entry
-	Exclude    []Entry
+	// Proxies are the hops between the load and the upstream ("none": no hop).
+	Proxies []string
+	// Methods, when set, is an axis of request methods in place of Method: each
+	// combination runs with each (GET and POST of one proxy are two cells).
+	Methods []string
+	Include []Entry
+	Exclude []Entry
 	// Raw is the file's bytes, stored in the run directory as matrix.yaml.
 	Raw []byte
 }
@@ -45,10 +51,10 @@ type Entry struct {
 }
 
 // singular names an axis list's values as include, exclude and Canonical name them.
-var singular = map[string]string{"strategies": "strategy", "upstreams": "upstream", "skews": "skew", "latencies": "latency", "loads": "load"}
+var singular = map[string]string{"strategies": "strategy", "upstreams": "upstream", "skews": "skew", "latencies": "latency", "loads": "load", "proxies": "proxy", "methods": "method"}
 
 var fileFields = []string{"idle_timeout", "method", "request", "seed", "repeats", "duration", "parallel",
-	"strategies", "upstreams", "skews", "latencies", "loads", "include", "exclude"}
+	"strategies", "upstreams", "skews", "latencies", "loads", "proxies", "methods", "include", "exclude"}
 
 // FileError is a problem in a matrix file: FILE:LINE: field: what is wrong (what is
 // accepted). It is bad input.
@@ -101,6 +107,9 @@ func ParseFile(path string, data []byte) (*File, error) {
 		case "duration":
 			f.Duration, err = p.duration(v, k.Value, false)
 		case "method":
+			if seen["methods"] {
+				return nil, p.errf(k, k.Value, "given with methods too (want one of them)")
+			}
 			f.Method, err = p.method(v)
 		case "request":
 			requestMethod, err = p.request(v, f)
@@ -122,6 +131,13 @@ func ParseFile(path string, data []byte) (*File, error) {
 			f.Latencies, err = p.specs(v, k.Value, checkLatency)
 		case "loads":
 			f.Loads, err = p.specs(v, k.Value, checkLoad)
+		case "proxies":
+			f.Proxies, err = p.specs(v, k.Value, checkProxy)
+		case "methods":
+			if seen["method"] {
+				return nil, p.errf(k, k.Value, "given with method too (want one of them)")
+			}
+			f.Methods, err = p.specs(v, k.Value, checkMethod)
 		case "include":
 			f.Include, err = p.entries(v, k.Value, true)
 		case "exclude":
@@ -150,6 +166,9 @@ func ParseFile(path string, data []byte) (*File, error) {
 	}
 	if len(f.Loads) == 0 {
 		f.Loads = []string{DefaultLoad}
+	}
+	if len(f.Proxies) == 0 {
+		f.Proxies = []string{hops.None}
 	}
 	if _, err := f.Cells(); err != nil {
 		return nil, err
@@ -265,12 +284,13 @@ func (p *fileParser) entries(n *yaml.Node, field string, include bool) ([]Entry,
 	if n.Kind != yaml.SequenceNode {
 		return nil, p.errf(n, field, "want a list of mappings (e.g. - {strategy: blind, skew: none})")
 	}
-	known := []string{"strategy", "upstream", "skew", "latency", "load"}
+	known := []string{"strategy", "upstream", "skew", "latency", "load", "proxy", "method"}
 	if include {
-		known = append(known, "idle_timeout", "method")
+		known = append(known, "idle_timeout")
 	}
 	checks := map[string]func(string) error{
 		"strategy": checkStrategy, "upstream": checkUpstream, "skew": checkSkew, "latency": checkLatency, "load": checkLoad,
+		"proxy": checkProxy,
 	}
 	var out []Entry
 	for i, item := range n.Content {
@@ -320,3 +340,13 @@ func checkUpstream(s string) error { _, err := ParseUpstream(s); return err }
 func checkSkew(s string) error     { _, err := parseSkew(s); return err }
 func checkLatency(s string) error  { _, err := chaos.ParseLatency(s); return err }
 func checkLoad(s string) error     { _, err := parseLoad(s); return err }
+func checkProxy(s string) error    { _, err := hops.Parse(s); return err }
+
+func checkMethod(s string) error {
+	for _, m := range methods {
+		if s == m {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a method (want one of %s, in capitals)", s, strings.Join(methods, ", "))
+}

@@ -144,3 +144,31 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+// The methods and proxies axes multiply like the others, outermost: GET and POST of one
+// proxy are cells of their own, and a cell without a proxy keeps the ID it had.
+func TestMethodsAndProxiesAreAxes(t *testing.T) {
+	cells := parse(t, `
+strategies: [blind]
+methods: [POST, GET]
+proxies: [none, "nginx:keepalive_timeout=150ms"]
+exclude:
+  - {proxy: none, method: GET}
+`)
+	var got []string
+	for _, c := range cells {
+		p, err := matrix.Prepare(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c.Method+" "+p.Proxy.Raw+" "+p.ID())
+	}
+	if len(got) != 3 || !strings.HasPrefix(got[0], "POST none ") || !strings.HasPrefix(got[1], "POST nginx:keepalive_timeout=150ms ") ||
+		!strings.HasPrefix(got[2], "GET nginx:keepalive_timeout=150ms ") {
+		t.Fatalf("cells %q: want POST none, POST and GET behind nginx", got)
+	}
+	p, _ := matrix.Prepare(cells[0])
+	if want := results.CellID("blind", "builtin", "none", "0", p.Load.String(), 0); p.ID() != want {
+		t.Errorf("the cell without a proxy has ID %s, want %s", p.ID(), want)
+	}
+}

@@ -9,6 +9,9 @@ import (
 // with one skew, latency and believed T, the idle closes they saw between them, and
 // the settings safe at it.
 type Server struct {
+	// Proxy is the reverse proxy in front of the upstream ("" none): its pool is the
+	// client the settings are for.
+	Proxy         string  `json:"proxy,omitempty"`
 	Upstream      string  `json:"upstream"`
 	Skew          string  `json:"skew"`
 	Latency       string  `json:"latency"`
@@ -32,8 +35,8 @@ const minCloses = 8
 // that never let a connection sit idle that long) is left out.
 func FromRun(cells []results.Cell) []Server {
 	type key struct {
-		up, skew, lat string
-		t             float64
+		proxy, up, skew, lat string
+		t                    float64
 	}
 	var order []key
 	byKey := map[key]*Server{}
@@ -43,10 +46,10 @@ func FromRun(cells []results.Cell) []Server {
 		if sp == nil || sp.Samples == 0 {
 			continue
 		}
-		k := key{c.Upstream, c.Skew, c.Latency, c.IdleTimeoutMS}
+		k := key{c.Proxy, c.Upstream, c.Skew, c.Latency, c.IdleTimeoutMS}
 		s := byKey[k]
 		if s == nil {
-			s = &Server{Upstream: c.Upstream, Skew: c.Skew, Latency: c.Latency, IdleTimeoutMS: c.IdleTimeoutMS, RTTMS: -1}
+			s = &Server{Proxy: c.Proxy, Upstream: c.Upstream, Skew: c.Skew, Latency: c.Latency, IdleTimeoutMS: c.IdleTimeoutMS, RTTMS: -1}
 			byKey[k] = s
 			order = append(order, k)
 		}

@@ -200,6 +200,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	a.Failures.ResetRead += c.Failures.ResetRead
 	a.Failures.EOF += c.Failures.EOF
 	a.Failures.Timeout += c.Failures.Timeout
+	a.Failures.BadGateway += c.Failures.BadGateway
 	a.Failures.Other += c.Failures.Other
 	s, t := &a.Server, c.Server
 	s.Accepted, s.IdleCloses, s.ClosesWithUnread = s.Accepted+t.Accepted, s.IdleCloses+t.IdleCloses, s.ClosesWithUnread+t.ClosesWithUnread

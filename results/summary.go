@@ -38,6 +38,9 @@ type Failures struct {
 	ResetRead  int64 `json:"reset_read"`
 	EOF        int64 `json:"eof"`
 	Timeout    int64 `json:"timeout"`
+	// BadGateway counts 502, 503 and 504 responses: stale through a reverse proxy (its
+	// upstream pool lost the race), a failure of their own otherwise.
+	BadGateway int64 `json:"bad_gateway"`
 	Other      int64 `json:"other"`
 }
 
@@ -121,6 +124,18 @@ type Client struct {
 	Version string `json:"version"`
 }
 
+// Hop is a reverse proxy's own account of a cell (its access log).
+type Hop struct {
+	Kind    string `json:"kind"`
+	Version string `json:"version"`
+	// Requests it answered; BadGateway of them with 502, 503 or 504.
+	Requests   int64 `json:"requests"`
+	BadGateway int64 `json:"bad_gateway"`
+	// UpstreamRetries are its tries on the upstream beyond one a request: replays the
+	// caller never saw (nginx's proxy_next_upstream).
+	UpstreamRetries int64 `json:"upstream_retries"`
+}
+
 // Wire is a cell's capture of the server's segments.
 type Wire struct {
 	Segments int64 `json:"segments"`
@@ -145,6 +160,10 @@ type Cell struct {
 	Skew     string `json:"skew"`
 	Latency  string `json:"latency"`
 	Load     string `json:"load"`
+	// Proxy is the hop between the load and the upstream ("nginx:keepalive_timeout=4s");
+	// absent when there is none. Its upstream pool is then the pool under test: the
+	// load's own connections to it never idle out, and its 502s are the stale failures.
+	Proxy string `json:"proxy,omitempty"`
 	// IdleTimeoutMS is T, the idle timeout the client believes, in milliseconds.
 	IdleTimeoutMS float64 `json:"idle_timeout_ms"`
 	Repeat        int     `json:"repeat"`
@@ -221,6 +240,8 @@ type Cell struct {
 	HiddenRetries int64 `json:"hidden_retries,omitempty"`
 	// Client is the real client library a client kind's cell ran (its agent's hello).
 	Client *Client `json:"client,omitempty"`
+	// Hop is the proxy's own account of the cell, when there is one.
+	Hop *Hop `json:"hop,omitempty"`
 	// Learned is what a learning strategy (adaptive-margin) learned of the server's
 	// close in this cell, and what learning cost.
 	Learned *Learned `json:"learned,omitempty"`

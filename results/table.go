@@ -1,6 +1,7 @@
 package results
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -32,7 +33,8 @@ func RenderTable(w io.Writer, cells []Cell) error {
 			_, err = io.WriteString(tw, strings.Join(fields, "\t")+"\n")
 		}
 	}
-	// UPSTREAM and LATENCY are shown only when they vary, after SKEW.
+	// PROXY, UPSTREAM and LATENCY are shown only when they vary (PROXY also when any
+	// cell has one), after SKEW.
 	varies := func(f func(*Cell) string) bool {
 		for i := range cells {
 			if f(&cells[i]) != f(&cells[0]) {
@@ -41,9 +43,13 @@ func RenderTable(w io.Writer, cells []Cell) error {
 		}
 		return false
 	}
+	showProxy := varies(func(c *Cell) string { return c.Proxy }) || (len(cells) > 0 && cells[0].Proxy != "")
 	showUp := varies(func(c *Cell) string { return c.Upstream })
 	showLat := varies(func(c *Cell) string { return c.Latency })
 	header := append([]string{}, tableHeader[:2]...)
+	if showProxy {
+		header = append(header, "PROXY")
+	}
 	if showUp {
 		header = append(header, "UPSTREAM")
 	}
@@ -55,6 +61,9 @@ func RenderTable(w io.Writer, cells []Cell) error {
 	for i := range cells {
 		c := &cells[i]
 		row = append(row[:0], tableText(c.Strategy), tableText(c.Skew))
+		if showProxy {
+			row = append(row, tableText(cmp.Or(c.Proxy, "none")))
+		}
 		if showUp {
 			row = append(row, tableText(c.Upstream))
 		}

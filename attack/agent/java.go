@@ -35,12 +35,18 @@ const javaPackages = "openjdk-17-jdk-headless libjackson2-databind-java"
 //     ConnectionExpiredException when canRetryRequest (isIdempotentRequest: "GET",
 //     "HEAD"); a POST fails with the connection's own error.
 //   - no hint: JDK 17 does not read Keep-Alive: timeout=N.
+//   - HTTP/2 preferred (HttpClient.Version.HTTP_2, the builder's default): on cleartext
+//     the first request of each new connection that has no body (a GET) asks for an
+//     h2c upgrade (Connection: Upgrade, HTTP2-Settings; Upgrade: h2c). A server that
+//     refuses the upgrade answers it 400 (uvicorn 0.17 does); version=HTTP_1_1 is the
+//     setting a JDK user then reaches for.
 var javaAgent = &Kind{
-	Name:  "java",
-	Usage: "java[:keepalive_timeout=D]",
-	Idle:  &IdleSetting{Option: "keepalive_timeout", WholeSeconds: true},
-	Help:  "the JDK's java.net.http.HttpClient with its defaults, a client per lane, run from source by the JDK",
-	Files: map[string][]byte{"Agent.java": javaAgentSource},
+	Name:    "java",
+	Usage:   "java[:keepalive_timeout=D,version=HTTP_2|HTTP_1_1]",
+	Idle:    &IdleSetting{Option: "keepalive_timeout", WholeSeconds: true},
+	Options: javaOptions,
+	Help:    "the JDK's java.net.http.HttpClient with its defaults, a client per lane, run from source by the JDK",
+	Files:   map[string][]byte{"Agent.java": javaAgentSource},
 	Argv: []string{"java", "-cp", strings.Join(javaClasspath, ":"),
 		"--add-opens", "java.net.http/jdk.internal.net.http=ALL-UNNAMED", "Agent.java"},
 	Missing: func() string {
@@ -66,3 +72,25 @@ var javaAgent = &Kind{
 }
 
 func init() { Register(javaAgent) }
+
+// javaOptions reads keepalive_timeout (as every kind's idle option) and version, the
+// HttpClient.Version the client prefers.
+func javaOptions(o *pool.Options) (Settings, error) {
+	set, err := idleOption("java", "keepalive_timeout", true)(o)
+	if err != nil {
+		return set, err
+	}
+	v, err := o.Enum("version", "HTTP_2", "HTTP_2", "HTTP_1_1")
+	if err != nil {
+		return set, err
+	}
+	if v != "HTTP_2" {
+		set.Args = append(set.Args, "--version", v)
+		if set.Canonical == "java" {
+			set.Canonical += ":version=" + v
+		} else {
+			set.Canonical += ",version=" + v
+		}
+	}
+	return set, nil
+}

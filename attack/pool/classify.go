@@ -21,11 +21,17 @@ const (
 	ResetRead  Class = "reset_read"  // the request went out, the read found RST
 	EOF        Class = "eof"         // the connection ended before any response byte
 	Timeout    Class = "timeout"     // a deadline passed
-	Other      Class = "other"       // anything else (refused dial, malformed response, ...)
+	// BadGateway is a 502, 503 or 504: through a reverse proxy, how a request its pool
+	// sent into a closed upstream connection comes back.
+	BadGateway Class = "bad_gateway"
+	Other      Class = "other" // anything else (refused dial, malformed response, ...)
 )
 
 // Classes lists every class in the order reports show them.
-var Classes = []Class{ResetWrite, ResetRead, EOF, Timeout, Other}
+var Classes = []Class{ResetWrite, ResetRead, EOF, Timeout, BadGateway, Other}
+
+// IsBadGateway reports whether an HTTP status is a gateway's failure: 502, 503 or 504.
+func IsBadGateway(code int) bool { return code == 502 || code == 503 || code == 504 }
 
 // Stale reports whether a failure of class c on a connection that was reused is the
 // keep-alive race: the three classes a closed socket produces.

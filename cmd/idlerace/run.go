@@ -19,7 +19,7 @@ import (
 func newRunCmd() *cobra.Command {
 	var (
 		file, format, out, resume, resultsPath, resultsFormat, load, method, metricsAddr, wireMode, shardSpec string
-		strategies, upstreams, skews, latencies                                                               []string
+		strategies, upstreams, skews, latencies, proxies                                                      []string
 		idleTimeout, timeout                                                                                  time.Duration
 		seed                                                                                                  uint64
 		parallel, shards                                                                                      int
@@ -83,22 +83,24 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 				if f.Parallel > 0 {
 					par = f.Parallel
 				}
-			case changed(cmd, "strategy", "upstream", "skew", "latency", "load", "idle-timeout", "method", "seed"):
+			case changed(cmd, "strategy", "upstream", "skew", "latency", "load", "idle-timeout", "method", "seed", "proxy"):
 				// The flags' defaults are the default matrix's axes: --upstream alone runs
 				// the default matrix against another server.
-				for _, up := range upstreams {
-					for _, lat := range latencies {
-						for _, sk := range skews {
-							for _, st := range strategies {
-								specs = append(specs, matrix.CellSpec{
-									Strategy: st, Upstream: up, Skew: sk, Latency: lat, Load: load,
-									IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: seed,
-								})
+				for _, px := range proxies {
+					for _, up := range upstreams {
+						for _, lat := range latencies {
+							for _, sk := range skews {
+								for _, st := range strategies {
+									specs = append(specs, matrix.CellSpec{
+										Strategy: st, Upstream: up, Skew: sk, Latency: lat, Load: load, Proxy: px,
+										IdleTimeout: idleTimeout, Method: strings.ToUpper(method), Seed: seed,
+									})
+								}
 							}
 						}
 					}
 				}
-				yamlBytes = matrix.FlagsYAML(strategies, upstreams, skews, latencies, load, idleTimeout, strings.ToUpper(method), seed)
+				yamlBytes = matrix.FlagsYAML(strategies, upstreams, skews, latencies, proxies, load, idleTimeout, strings.ToUpper(method), seed)
 			default:
 				specs = matrix.Default()
 				yamlBytes = matrix.DefaultYAML
@@ -218,6 +220,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file (read it with vegeta report / plot)")
 	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension, else gob)")
 	f.StringSliceVar(&strategies, "strategy", matrix.DefaultStrategies, "strategy specs, one cell row each (see idlerace strategies)")
+	f.StringSliceVar(&proxies, "proxy", []string{"none"}, "reverse proxies between the load and the upstream, one cell row each: none, nginx[:keepalive_timeout=D,keepalive=N,keepalive_requests=N,proxy_next_upstream=default|off|non_idempotent]")
 	f.StringSliceVar(&upstreams, "upstream", []string{"builtin"}, "upstream specs, one cell row each: builtin[:...], gonet, nginx, uvicorn, node (see idlerace upstream --help)")
 	f.StringSliceVar(&skews, "skew", matrix.DefaultSkews, "skew specs: none, offset:D, uniform:±D, normal:sd=D, drift:from=D,to=D")
 	f.StringSliceVar(&latencies, "latency", []string{"0"}, "latency paths: 0 (loopback), 2ms or 2ms+500us (delay proxy), netem:2ms (kernel netem, root)")

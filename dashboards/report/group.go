@@ -163,7 +163,7 @@ func newView(r *run) *view {
 	cells := r.summary.Cells
 	for i := range cells {
 		c := &cells[i]
-		k := combo{c.Upstream, c.Skew, c.Latency}
+		k := combo{pathOf(c), c.Skew, c.Latency}
 		if !slices.Contains(v.strategies, c.Strategy) {
 			v.strategies = append(v.strategies, c.Strategy)
 		}
@@ -319,3 +319,12 @@ func (v *view) axisName(sep string) string {
 func (v *view) disagrees(i int) bool { return slices.Contains(v.disagree, i) }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// pathOf names where a cell's requests went: its upstream, behind its proxy when it had
+// one ("nginx → builtin").
+func pathOf(c *results.Cell) string {
+	if c.Proxy != "" {
+		return c.Proxy + " → " + c.Upstream
+	}
+	return c.Upstream
+}

@@ -222,7 +222,7 @@ func (v *view) cellTable() ([]column, []row) {
 		{column{"strategy", "", true}, true, func(c *results.Cell) string { return c.Strategy }},
 		{column{"skew", "", true}, true, func(c *results.Cell) string { return c.Skew }},
 		{column{"latency", "one-way network latency", true}, false, func(c *results.Cell) string { return c.Latency }},
-		{column{"upstream", "", true}, false, func(c *results.Cell) string { return c.Upstream }},
+		{column{"upstream", "", true}, false, func(c *results.Cell) string { return pathOf(c) }},
 		{column{"load", "", true}, false, func(c *results.Cell) string { return c.Load }},
 		{column{"T ms", "idle timeout the client believes", false}, false, func(c *results.Cell) string { return fmt.Sprintf("%g", c.IdleTimeoutMS) }},
 		{column{"repeat", "", false}, false, func(c *results.Cell) string { return fmt.Sprint(c.Repeat) }},
@@ -318,7 +318,7 @@ func (v *view) settings() []labelled {
 		labelled{"Strategies", distinct(func(c *results.Cell) string { return c.Strategy })},
 		labelled{"Skews", distinct(func(c *results.Cell) string { return c.Skew })},
 		labelled{"Latencies", distinct(func(c *results.Cell) string { return c.Latency })},
-		labelled{"Upstreams", distinct(func(c *results.Cell) string { return c.Upstream })},
+		labelled{"Upstreams", distinct(func(c *results.Cell) string { return pathOf(c) })},
 		labelled{"Loads", distinct(func(c *results.Cell) string { return c.Load })},
 		labelled{"Idle timeout T", distinct(func(c *results.Cell) string { return fmt.Sprintf("%g ms", c.IdleTimeoutMS) })},
 		labelled{"Repeats", distinct(func(c *results.Cell) string { return fmt.Sprint(c.Repeat) })},
@@ -361,7 +361,7 @@ func ci(b [2]float64) string { return strings.TrimSuffix(pct(b[0]), "%") + "–"
 
 // cellCondition names a cell's conditions for the disagreement table.
 func cellCondition(c *results.Cell) string {
-	parts := []string{"skew " + orDash(c.Skew), "latency " + orDash(c.Latency), orDash(c.Upstream)}
+	parts := []string{"skew " + orDash(c.Skew), "latency " + orDash(c.Latency), orDash(pathOf(c))}
 	if c.Repeat != 0 {
 		parts = append(parts, fmt.Sprintf("repeat %d", c.Repeat))
 	}

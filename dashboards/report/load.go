@@ -189,7 +189,7 @@ func (r *run) readHlogs() {
 
 // cellName names a cell for a note: "blind / none / 0 / builtin".
 func cellName(c *results.Cell) string {
-	return strings.Join([]string{orDash(c.Strategy), orDash(c.Skew), orDash(c.Latency), orDash(c.Upstream)}, " / ")
+	return strings.Join([]string{orDash(c.Strategy), orDash(c.Skew), orDash(c.Latency), orDash(pathOf(c))}, " / ")
 }
 
 func orDash(s string) string {

@@ -31,8 +31,12 @@ func safeSettings(cells []results.Cell) []safeServer {
 	var out []safeServer
 	for _, s := range recommend.FromRun(cells) {
 		c := s.Closes
+		up := s.Upstream
+		if s.Proxy != "" {
+			up = s.Proxy + " → " + s.Upstream
+		}
 		ss := safeServer{
-			Server: fmt.Sprintf("%s · skew %s · latency %s · T = %s", orDash(s.Upstream), orDash(s.Skew), orDash(s.Latency), time.Duration(s.IdleTimeoutMS*float64(time.Millisecond)).Round(10*time.Microsecond)),
+			Server: fmt.Sprintf("%s · skew %s · latency %s · T = %s", orDash(up), orDash(s.Skew), orDash(s.Latency), time.Duration(s.IdleTimeoutMS*float64(time.Millisecond)).Round(10*time.Microsecond)),
 			Closes: fmt.Sprintf("%d idle closes in %s: %.2f–%.2f ms, p50 %.2f ms, p99 %.2f ms; RTT taken as %.2f ms (the cells' lowest median latency, which holds the server's work too)",
 				c.Samples, plural(s.Cells, "cell"), c.Min, c.Max, c.P50, c.P99, s.RTTMS),
 		}

@@ -19,8 +19,8 @@ const Namespace = "idlerace"
 var cellLabels = []string{"strategy", "skew", "upstream", "latency", "load"}
 
 // staleClasses are the failure classes a closed socket produces: on a reused connection
-// they are the keep-alive race.
-var staleClasses = []pool.Class{pool.ResetWrite, pool.ResetRead, pool.EOF}
+// they are the keep-alive race; bad_gateway is the race lost behind a reverse proxy.
+var staleClasses = []pool.Class{pool.ResetWrite, pool.ResetRead, pool.EOF, pool.BadGateway}
 
 // LatencyBuckets are the classic histogram bounds of idlerace_request_duration_seconds,
 // in seconds: 1-2-5 steps from 100µs to 10s, so that a loopback request and a request

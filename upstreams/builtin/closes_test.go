@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idlerace/idlerace/internal/realtest"
 	"github.com/idlerace/idlerace/upstreams"
-	"github.com/idlerace/idlerace/upstreams/internal/realtest"
 )
 
 // TestMeasureClosesSeesEveryBuiltinClose checks MeasureCloses against the one server

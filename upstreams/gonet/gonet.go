@@ -40,8 +40,8 @@ import (
 	"time"
 
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/internal/real"
 	"github.com/idlerace/idlerace/upstreams"
-	"github.com/idlerace/idlerace/upstreams/internal/real"
 )
 
 // Kind is the name gonet registers under.

@@ -26,8 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idlerace/idlerace/internal/real"
 	"github.com/idlerace/idlerace/upstreams"
-	"github.com/idlerace/idlerace/upstreams/internal/real"
 )
 
 // Kind is the name uvicorn registers under.

@@ -11,8 +11,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/internal/realtest"
 	"github.com/idlerace/idlerace/upstreams"
-	"github.com/idlerace/idlerace/upstreams/internal/realtest"
 )
 
 func TestMain(m *testing.M) {

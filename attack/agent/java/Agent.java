@@ -81,7 +81,10 @@ public class Agent {
     }
 
     static final class Lane extends Thread {
-        final HttpClient client = HttpClient.newHttpClient();
+        // HttpClient.newHttpClient() is newBuilder().build(): the same defaults, with the
+        // kind's version option when given.
+        final HttpClient client = VERSION == null ? HttpClient.newHttpClient()
+                : HttpClient.newBuilder().version(VERSION).build();
         final LinkedBlockingQueue<JsonNode> q = new LinkedBlockingQueue<>();
         static final JsonNode STOP = JSON.createObjectNode();
 
@@ -224,10 +227,15 @@ public class Agent {
         throw new NoSuchMethodException(name);
     }
 
+    static HttpClient.Version VERSION;
+
     public static void main(String[] args) throws Exception {
         // The kind's keepalive_timeout option (--max-idle-ns N): the pool reads
         // jdk.httpclient.keepalive.timeout (whole seconds) once, when the first client is made.
         for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals("--version")) {
+                VERSION = HttpClient.Version.valueOf(args[i + 1]);
+            }
             if (args[i].equals("--max-idle-ns")) {
                 System.setProperty("jdk.httpclient.keepalive.timeout", Long.toString(Long.parseLong(args[i + 1]) / 1_000_000_000L));
             }

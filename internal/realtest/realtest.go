@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idlerace/idlerace/internal/real"
 	"github.com/idlerace/idlerace/upstreams"
-	"github.com/idlerace/idlerace/upstreams/internal/real"
 )
 
 // WaitBound caps every wait in these tests.
@@ -65,6 +65,8 @@ type Client struct {
 	t  testing.TB
 	NC net.Conn
 	BR *bufio.Reader
+	// Method is what Send sends ("" is GET); any other method carries a 2-byte body.
+	Method string
 }
 
 // Dial connects to the loopback URL u ("http://HOST:PORT") and closes at cleanup.
@@ -82,15 +84,23 @@ func Dial(t testing.TB, u string) *Client {
 	return &Client{t: t, NC: nc, BR: bufio.NewReader(nc)}
 }
 
-// Send writes one GET of path with extra header lines ("Name: value").
+// Send writes one request of path (a GET unless Method says otherwise) with extra
+// header lines ("Name: value").
 func (c *Client) Send(path string, headers ...string) {
 	c.t.Helper()
-	req := "GET " + path + " HTTP/1.1\r\nHost: idlerace\r\n"
+	method, body := c.Method, ""
+	if method == "" || method == http.MethodGet {
+		method = http.MethodGet
+	} else {
+		body = "{}"
+		headers = append(headers, "Content-Length: 2")
+	}
+	req := method + " " + path + " HTTP/1.1\r\nHost: idlerace\r\n"
 	for _, h := range headers {
 		req += h + "\r\n"
 	}
 	c.NC.SetWriteDeadline(time.Now().Add(WaitBound))
-	if _, err := io.WriteString(c.NC, req+"\r\n"); err != nil {
+	if _, err := io.WriteString(c.NC, req+"\r\n"+body); err != nil {
 		c.t.Fatalf("write request: %v", err)
 	}
 }
@@ -110,7 +120,7 @@ func (c *Client) Recv() (*http.Response, []byte) {
 	return resp, body
 }
 
-// RoundTrip sends GET path and reads the response.
+// RoundTrip sends a request of path and reads the response.
 func (c *Client) RoundTrip(path string, headers ...string) (*http.Response, []byte) {
 	c.t.Helper()
 	c.Send(path, headers...)

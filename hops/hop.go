@@ -1,0 +1,156 @@
+// Package hops is what sits between the load and the upstream: a reverse proxy whose
+// upstream pool is then the pool under test. A hop kind registers itself by name with
+// the options it takes, named as the proxy names them (Toxiproxy's toxics are the
+// model); a cell's path is load → hop → upstream.
+package hops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/internal/spec"
+)
+
+// None is the spec of a path with no hop.
+const None = "none"
+
+// Hop is a running hop.
+type Hop interface {
+	Kind() string
+	// Version is the proxy's own name for itself ("nginx/1.22.1").
+	Version() string
+	// URL is where the load sends its requests: "http://127.0.0.1:PORT".
+	URL() string
+	// Stats is what the hop counted of itself so far; after Close, in all.
+	Stats() Stats
+	// Close stops the hop and everything it started.
+	Close() error
+}
+
+// Stats is a hop's own account.
+type Stats struct {
+	// Requests the hop answered, and of them those it answered 502, 503 or 504.
+	Requests, BadGateway int64
+	// UpstreamTries counts the hop's attempts on the upstream beyond one a request: its
+	// own retries (nginx's proxy_next_upstream), which the caller never sees.
+	UpstreamTries int64
+}
+
+// Config is what every hop is started with.
+type Config struct {
+	// Upstream is the next hop's URL, "http://127.0.0.1:PORT".
+	Upstream string
+	// Addr is where the hop listens ("" is a free loopback port).
+	Addr string
+}
+
+// Kind is a registered hop kind.
+type Kind struct {
+	Name string
+	// Summary says in a line what the kind is, for `idlerace strategies` and errors.
+	Summary string
+	// Options names the options the kind takes, for the error that meets another.
+	Options []string
+	// Parse reads the kind's options (the spec after "name:"), consuming each it knows,
+	// and returns a hop with them, ready to start.
+	Parse func(o *spec.Options) (Parsed, error)
+}
+
+// Parsed is a hop kind with its options read.
+type Parsed struct {
+	// Start starts one hop.
+	Start func(ctx context.Context, cfg Config) (Hop, error)
+	// Behaviour is the hop's upstream pool as the model sees it, with these options:
+	// the pool that races the upstream's idle close when the hop is in the path.
+	Behaviour pool.Behaviour
+}
+
+var (
+	mu    sync.RWMutex
+	kinds = map[string]Kind{}
+)
+
+// Register makes a hop kind available by name; called from the kind's init. An empty
+// name, a nil Parse or a name given twice panics.
+func Register(k Kind) {
+	if k.Name == "" || k.Parse == nil || k.Name == None {
+		panic(fmt.Sprintf("hops: Register(%q): empty or reserved name, or nil Parse", k.Name))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := kinds[k.Name]; dup {
+		panic(fmt.Sprintf("hops: Register(%q) called twice", k.Name))
+	}
+	kinds[k.Name] = k
+}
+
+// Kinds lists the registered kinds' names, sorted.
+func Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Spec is a parsed hop spec: "nginx:keepalive_timeout=4s".
+type Spec struct {
+	Raw  string
+	Kind string
+	Parsed
+}
+
+// IsNone reports whether the spec is the empty path.
+func (s Spec) IsNone() bool { return s.Kind == "" || s.Kind == None }
+
+// ErrUnknownKind is wrapped by Parse for a name no kind registered.
+var ErrUnknownKind = errors.New("unknown proxy kind")
+
+// Parse reads a hop spec: "none", or a kind's name with its options. An unknown kind or
+// option is an error naming it and what is accepted.
+func Parse(raw string) (Spec, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || raw == None {
+		return Spec{Raw: None, Kind: None}, nil
+	}
+	name, args, _ := strings.Cut(raw, ":")
+	mu.RLock()
+	k, ok := kinds[name]
+	mu.RUnlock()
+	if !ok {
+		return Spec{}, fmt.Errorf("proxy %q: %w (known: %s)", raw, ErrUnknownKind, strings.Join(append([]string{None}, Kinds()...), ", "))
+	}
+	o, err := spec.Parse(args)
+	if err != nil {
+		return Spec{}, fmt.Errorf("proxy %q: %w", raw, err)
+	}
+	takes := fmt.Sprintf("(%s takes: %s)", name, strings.Join(k.Options, ", "))
+	parsed, err := k.Parse(o)
+	if err != nil {
+		return Spec{}, fmt.Errorf("proxy %q: %w %s", raw, err, takes)
+	}
+	if err := o.Unused(); err != nil {
+		return Spec{}, fmt.Errorf("proxy %q: %w %s", raw, err, takes)
+	}
+	return Spec{Raw: raw, Kind: name, Parsed: parsed}, nil
+}
+
+// Start starts the hop s names in front of cfg.Upstream.
+func (s Spec) Start(ctx context.Context, cfg Config) (Hop, error) {
+	if s.IsNone() || s.Parsed.Start == nil {
+		return nil, fmt.Errorf("proxy %q: nothing to start", s.Raw)
+	}
+	h, err := s.Parsed.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", s.Raw, err)
+	}
+	return h, nil
+}
