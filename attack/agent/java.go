@@ -36,8 +36,8 @@ const javaPackages = "openjdk-17-jdk-headless libjackson2-databind-java"
 //     "HEAD"); a POST fails with the connection's own error.
 //   - no hint: JDK 17 does not read Keep-Alive: timeout=N.
 //   - HTTP/2 preferred (HttpClient.Version.HTTP_2, the builder's default): on cleartext
-//     the first request of each new connection that has no body (a GET) asks for an
-//     h2c upgrade (Connection: Upgrade, HTTP2-Settings; Upgrade: h2c). A server that
+//     the first request of each new connection (GET and POST alike) asks for an h2c
+//     upgrade (Connection: Upgrade, HTTP2-Settings; Upgrade: h2c). A server that
 //     refuses the upgrade answers it 400 (uvicorn 0.17 does); version=HTTP_1_1 is the
 //     setting a JDK user then reaches for.
 var javaAgent = &Kind{

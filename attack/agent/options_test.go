@@ -12,7 +12,7 @@ import (
 	"github.com/idlerace/idlerace/attack/pool"
 )
 
-// The JDK's HttpClient prefers HTTP/2 and asks a bodiless GET on a new cleartext
+// The JDK's HttpClient prefers HTTP/2 and asks the first request of a new cleartext
 // connection to upgrade (Upgrade: h2c), which a server that refuses it answers 400
 // (uvicorn 0.17 does); java:version=HTTP_1_1 sends a plain HTTP/1.1 request.
 func TestJavaVersionOptionReachesTheClient(t *testing.T) {
