@@ -520,7 +520,10 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
 	rec.Observer = obs
-	if m != nil {
+	if m != nil && p.Proxy.IsNone() {
+		// Behind a proxy the load's stale failures are the proxy's doing (HAProxy closes
+		// the load's connection when its server connection met a close): no close of
+		// the load's own connections by the upstream can explain them.
 		rec.OnStale = m.failure
 	}
 	if err := attack.Run(ctx, p.Load, env, rec); err != nil {

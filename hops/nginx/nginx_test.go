@@ -1,13 +1,8 @@
 package nginx
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -21,77 +16,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// oneShotUpstream answers the first request of every connection and closes the
-// connection when the second arrives, unanswered: the upstream's idle close as the
-// proxy's pool meets it, every time. It records each request's Idlerace-Request-Id.
-type oneShotUpstream struct {
-	ln  net.Listener
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	ids []string
-}
-
-func startOneShot(t *testing.T) *oneShotUpstream {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &oneShotUpstream{ln: ln}
-	u.wg.Add(1)
-	go func() {
-		defer u.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u.wg.Add(1)
-			go func() {
-				defer u.wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for n := 0; ; n++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if n == 1 {
-						return // the second request meets the close
-					}
-					u.mu.Lock()
-					u.ids = append(u.ids, req.Header.Get("Idlerace-Request-Id"))
-					u.mu.Unlock()
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); u.wg.Wait() })
-	return u
-}
-
-func (u *oneShotUpstream) answered() []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]string(nil), u.ids...)
-}
-
 func startProxy(t *testing.T, spec, upstream string) *Proxy {
 	t.Helper()
 	realtest.Require(t, "nginx ("+binary+")", upnginx.DebianPackage, realtest.Executable(binary))
-	s, err := hops.Parse(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := s.Start(context.Background(), hops.Config{Upstream: upstream})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := h.(*Proxy)
-	t.Cleanup(func() { p.Close() })
-	return p
+	return realtest.StartHop(t, spec, upstream).(*Proxy)
 }
 
 // send sends method with id on c (one connection to the proxy, kept alive) and returns
@@ -121,8 +49,8 @@ func TestNginxProxyLosesTheRaceAsConfigured(t *testing.T) {
 		{"nginx:proxy_next_upstream=off", 502, 502, 2, 0},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
-			up := startOneShot(t)
-			p := startProxy(t, tc.spec, "http://"+up.ln.Addr().String())
+			up := realtest.StartOneShot(t)
+			p := startProxy(t, tc.spec, up.URL())
 			if v := p.Version(); !strings.HasPrefix(v, "nginx/1.") {
 				t.Errorf("Version() = %q, want nginx/1.x", v)
 			}
@@ -144,7 +72,7 @@ func TestNginxProxyLosesTheRaceAsConfigured(t *testing.T) {
 			if st.Requests != 4 || st.BadGateway != tc.badGateway || st.UpstreamTries != tc.tries {
 				t.Errorf("stats %+v, want 4 requests, %d bad gateway, %d upstream tries more", st, tc.badGateway, tc.tries)
 			}
-			if ids := up.answered(); len(ids) == 0 || ids[0] != "p1" {
+			if ids := up.Answered(); len(ids) == 0 || ids[0] != "p1" {
 				t.Errorf("the upstream answered ids %q: want the request id passed on (p1 first)", ids)
 			}
 		})
@@ -159,7 +87,7 @@ func TestNginxProxyBadOptionsAndFailedStart(t *testing.T) {
 		"nginx:keepalive_timeout=1500us":   "whole milliseconds",
 		"nginx:proxy_next_upstream=always": `"always" is not one of default, off, non_idempotent`,
 		"nginx:keepalive_time=1s":          "(nginx takes: keepalive, keepalive_timeout, keepalive_requests, proxy_next_upstream)",
-		"haproxy":                          "unknown proxy kind (known: none, nginx",
+		"caddy":                            "unknown proxy kind (known: none, ",
 	} {
 		if _, err := hops.Parse(spec); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("Parse(%q) = %v, want one line with %q", spec, err, want)

@@ -47,6 +47,9 @@ type Spec struct {
 	// how long Stop waits after SIGTERM before SIGKILL (DefaultGrace when 0).
 	ReadyTimeout time.Duration
 	Grace        time.Duration
+	// StopSignal asks the server to stop (SIGTERM when nil): a server whose SIGTERM drops
+	// what it has not logged yet stops gracefully on another (HAProxy's SIGUSR1).
+	StopSignal os.Signal
 }
 
 // Process is a running server process and its process group.
@@ -143,7 +146,11 @@ func (p *Process) Exited() <-chan struct{} { return p.exited }
 // status 0, else what the exit said. It is safe to call more than once.
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
-		if err := signalGroup(p.pid, sigTerm); err == nil {
+		stop := p.spec.StopSignal
+		if stop == nil {
+			stop = sigTerm
+		}
+		if err := signalGroup(p.pid, stop); err == nil {
 			t := time.NewTimer(p.spec.Grace)
 			select {
 			case <-p.exited:

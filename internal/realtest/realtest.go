@@ -120,6 +120,20 @@ func (c *Client) Recv() (*http.Response, []byte) {
 	return resp, body
 }
 
+// TryRoundTrip sends a request of path and reads the response, returning the read's
+// error (the server ended the connection instead of answering) rather than failing.
+func (c *Client) TryRoundTrip(path string, headers ...string) (*http.Response, []byte, error) {
+	c.t.Helper()
+	c.Send(path, headers...)
+	c.NC.SetReadDeadline(time.Now().Add(WaitBound))
+	resp, err := http.ReadResponse(c.BR, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}
+
 // RoundTrip sends a request of path and reads the response.
 func (c *Client) RoundTrip(path string, headers ...string) (*http.Response, []byte) {
 	c.t.Helper()
