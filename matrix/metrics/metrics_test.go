@@ -261,7 +261,7 @@ func TestScrapeCountsObservedRequestsExactly(t *testing.T) {
 
 	// Bounded labels: one series per class and cell, and nothing else.
 	for name, want := range map[string]int{
-		"idlerace_failures_total": 2 * 5, "idlerace_stale_failures_total": 2 * 3,
+		"idlerace_failures_total": 2 * len(pool.Classes), "idlerace_stale_failures_total": 2 * 4, // reset_write, reset_read, eof, bad_gateway
 		"idlerace_requests_total": 2, "idlerace_cell_reset_ratio": 1,
 	} {
 		if got := len(fams[name].Metric); got != want {
