@@ -39,6 +39,7 @@ go mod download
 declare -A want=(
 	[nginx]=nginx
 	[haproxy]=haproxy
+	[caddy]=caddy
 	[ip]=iproute2
 	[tc]=iproute2
 	[node]=nodejs
@@ -99,11 +100,13 @@ if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null |
 fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-# Debian starts nginx, haproxy and prometheus as services on install; idlerace starts its own.
-for svc in nginx haproxy prometheus; do
+# Debian starts nginx, haproxy, caddy and prometheus as services on install; idlerace
+# starts its own.
+for svc in nginx haproxy caddy prometheus; do
 	if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" 2>/dev/null || true; fi
 	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 pkill -x nginx 2>/dev/null || true
 pkill -x haproxy 2>/dev/null || true
+pkill -x caddy 2>/dev/null || true
 pkill -x prometheus 2>/dev/null || true

@@ -23,7 +23,7 @@ func leftovers(t *testing.T) []string {
 			continue
 		}
 		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmd, "idlerace-nginx-") || strings.Contains(cmd, "idlerace-haproxy-") || strings.Contains(cmd, "idlerace-uvicorn-") || strings.Contains(cmd, "idlerace-node-") {
+		if strings.Contains(cmd, "idlerace-nginx-") || strings.Contains(cmd, "idlerace-haproxy-") || strings.Contains(cmd, "idlerace-caddy-") || strings.Contains(cmd, "idlerace-uvicorn-") || strings.Contains(cmd, "idlerace-node-") {
 			out = append(out, "process: "+cmd)
 		}
 	}

@@ -220,7 +220,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file (read it with vegeta report / plot)")
 	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension, else gob)")
 	f.StringSliceVar(&strategies, "strategy", matrix.DefaultStrategies, "strategy specs, one cell row each (see idlerace strategies)")
-	f.StringSliceVar(&proxies, "proxy", []string{"none"}, "reverse proxies between the load and the upstream, one cell row each: none, nginx[:keepalive_timeout=D,keepalive=N,keepalive_requests=N,proxy_next_upstream=default|off|non_idempotent], haproxy[:http_reuse=safe|never|aggressive|always,retry_on=conn-failure|none|empty-response|all-retryable-errors,timeout_server=D]")
+	f.StringSliceVar(&proxies, "proxy", []string{"none"}, "reverse proxies between the load and the upstream, one cell row each: none, nginx[:keepalive_timeout=D,keepalive=N,keepalive_requests=N,proxy_next_upstream=default|off|non_idempotent], haproxy[:http_reuse=safe|never|aggressive|always,retry_on=conn-failure|none|empty-response|all-retryable-errors,timeout_server=D], caddy[:keepalive=D,keepalive_idle_conns=N]")
 	f.StringSliceVar(&upstreams, "upstream", []string{"builtin"}, "upstream specs, one cell row each: builtin[:...], gonet, nginx, uvicorn, node (see idlerace upstream --help)")
 	f.StringSliceVar(&skews, "skew", matrix.DefaultSkews, "skew specs: none, offset:D, uniform:±D, normal:sd=D, drift:from=D,to=D")
 	f.StringSliceVar(&latencies, "latency", []string{"0"}, "latency paths: 0 (loopback), 2ms or 2ms+500us (delay proxy), netem:2ms (kernel netem, root)")

@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -106,13 +105,8 @@ func (o Options) behaviour() pool.Behaviour {
 
 // Proxy is a running HAProxy.
 type Proxy struct {
-	real.Server
-	opts     Options
-	upstream string
-
-	mu    sync.Mutex
-	log   real.LogTail
-	stats hops.Stats
+	hops.LogProxy
+	opts Options
 }
 
 // Start writes the configuration and starts HAProxy in front of cfg.Upstream.
@@ -121,31 +115,20 @@ func Start(ctx context.Context, cfg hops.Config, opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	up := strings.TrimSuffix(strings.TrimPrefix(cfg.Upstream, "http://"), "/")
-	p := &Proxy{opts: opts, upstream: up}
-	err = real.Launch(ctx, &p.Server, real.Launcher{
-		Kind:      Kind,
-		Addr:      cfg.Addr,
-		InUse:     "Address already in use",
-		Version:   version,
-		Prepare:   p.prepare,
-		AfterStop: p.readLog,
-	})
+	p := &Proxy{opts: opts}
+	err = p.Launch(ctx, cfg, hops.ProxyLauncher{Kind: Kind, InUse: "Address already in use", Version: version, Prepare: p.prepare, Count: count})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// Kind is the hop's kind.
-func (p *Proxy) Kind() string { return Kind }
-
 func (p *Proxy) prepare(d string, addr real.Addr, token string) (real.Spec, error) {
 	conf := filepath.Join(d, "haproxy.cfg")
 	if err := os.WriteFile(conf, []byte(p.config(addr, token)), 0o644); err != nil {
 		return real.Spec{}, err
 	}
-	p.log.Path = filepath.Join(d, "stdout.log")
+	p.Log.Path = filepath.Join(d, "stdout.log")
 	return real.Spec{
 		Path:      binary,
 		Package:   "Debian package " + DebianPackage,
@@ -175,7 +158,7 @@ func (p *Proxy) config(addr real.Addr, token string) string {
 	fmt.Fprintf(&b, "    http-request set-log-level silent if { path %s }\n", readyPath)
 	fmt.Fprintf(&b, "    http-request return status 200 content-type text/plain string %q if { path %s }\n", token, readyPath)
 	fmt.Fprintf(&b, "    default_backend upstream\n\n")
-	fmt.Fprintf(&b, "backend upstream\n    server upstream %s\n", p.upstream)
+	fmt.Fprintf(&b, "backend upstream\n    server upstream %s\n", p.Upstream)
 	return b.String()
 }
 
@@ -198,28 +181,17 @@ func Version(ctx context.Context) (string, error) {
 	return "HAProxy/" + f[2], nil
 }
 
-// Stats reads the request log so far; after Close, in all.
-func (p *Proxy) Stats() hops.Stats {
-	p.readLog()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stats
-}
-
-func (p *Proxy) readLog() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, line := range p.log.Lines() {
-		f := strings.Fields(string(line))
-		if len(f) != 3 || f[0] != "idlerace" {
-			continue
-		}
-		status, _ := strconv.Atoi(f[1])
-		retries, _ := strconv.ParseInt(strings.TrimPrefix(f[2], "+"), 10, 64)
-		p.stats.Requests++
-		if pool.IsBadGateway(status) {
-			p.stats.BadGateway++
-		}
-		p.stats.UpstreamTries += max(retries, 0)
+// count adds one log line: "idlerace STATUS RETRIES".
+func count(line []byte, st *hops.Stats) {
+	f := strings.Fields(string(line))
+	if len(f) != 3 || f[0] != "idlerace" {
+		return
 	}
+	status, _ := strconv.Atoi(f[1])
+	retries, _ := strconv.ParseInt(strings.TrimPrefix(f[2], "+"), 10, 64)
+	st.Requests++
+	if pool.IsBadGateway(status) {
+		st.BadGateway++
+	}
+	st.UpstreamTries += max(retries, 0)
 }

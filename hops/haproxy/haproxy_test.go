@@ -21,23 +21,6 @@ func startProxy(t *testing.T, spec, upstream string) *Proxy {
 	return realtest.StartHop(t, spec, upstream).(*Proxy)
 }
 
-// send sends method with id on *c (dialled first when nil) and returns the status, or
-// 0 when HAProxy closed the load's connection instead of answering (*c is then nil).
-func send(t *testing.T, c **realtest.Client, url, method, id string) int {
-	t.Helper()
-	if *c == nil {
-		*c = realtest.Dial(t, url)
-	}
-	(*c).Method = method
-	resp, _, err := (*c).TryRoundTrip("/", "Idlerace-Request-Id: "+id)
-	if err != nil {
-		(*c).NC.Close()
-		*c = nil
-		return 0
-	}
-	return resp.StatusCode
-}
-
 // HAProxy passes the request id on, and the second request of a server connection meets
 // the server's close. By default (retry-on conn-failure, http-reuse safe) HAProxy
 // answers no 502: it closes the load's own connection without a response, which is how
@@ -61,7 +44,7 @@ func TestHAProxyMeetsTheClose(t *testing.T) {
 				t.Errorf("Version() = %q, want HAProxy/2.x", v)
 			}
 			var c *realtest.Client
-			got := []int{send(t, &c, p.URL(), "POST", "p1"), send(t, &c, p.URL(), "POST", "p2"), send(t, &c, p.URL(), "GET", "g1"), send(t, &c, p.URL(), "GET", "g2")}
+			got := []int{realtest.SendOn(t, &c, p.URL(), "POST", "p1"), realtest.SendOn(t, &c, p.URL(), "POST", "p2"), realtest.SendOn(t, &c, p.URL(), "GET", "g1"), realtest.SendOn(t, &c, p.URL(), "GET", "g2")}
 			if c != nil {
 				c.NC.Close() // the load's connection ends before the proxy does, as a cell's
 			}

@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/idlerace/idlerace/attack/pool"
@@ -113,13 +112,8 @@ func (o Options) behaviour() pool.Behaviour {
 
 // Proxy is a running nginx proxy.
 type Proxy struct {
-	real.Server
-	opts     Options
-	upstream string
-
-	mu    sync.Mutex
-	log   real.LogTail
-	stats hops.Stats
+	hops.LogProxy
+	opts Options
 }
 
 // Start writes the configuration and starts nginx in front of cfg.Upstream; it returns
@@ -130,27 +124,16 @@ func Start(ctx context.Context, cfg hops.Config, opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	up := strings.TrimPrefix(cfg.Upstream, "http://")
-	up = strings.TrimSuffix(up, "/")
-	p := &Proxy{opts: opts, upstream: up}
-	err = real.Launch(ctx, &p.Server, real.Launcher{
-		Kind:      Kind + "-proxy",
-		Addr:      cfg.Addr,
-		InUse:     "Address already in use",
-		Version:   version,
-		Prepare:   p.prepare,
-		AfterStop: p.readLog,
-	})
+	p := &Proxy{opts: opts}
+	err = p.Launch(ctx, cfg, hops.ProxyLauncher{Kind: Kind, DirKind: Kind + "-proxy", InUse: "Address already in use", Version: version, Prepare: p.prepare, Count: count})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// Kind is the hop's kind.
-func (p *Proxy) Kind() string { return Kind }
-
 func (p *Proxy) prepare(d string, addr real.Addr, token string) (real.Spec, error) {
+	p.Log.Path = filepath.Join(d, "access.log")
 	os.Chmod(d, 0o711) // workers run unprivileged when nginx starts as root
 	if err := os.Mkdir(filepath.Join(d, "tmp"), 0o755); err != nil {
 		return real.Spec{}, err
@@ -180,7 +163,7 @@ func (p *Proxy) config(d string, addr real.Addr, token string) string {
 	fmt.Fprintf(&b, "    access_log %s idlerace;\n", q(filepath.Join(d, "access.log")))
 	// The load's side never idles out: only the upstream side races.
 	fmt.Fprintf(&b, "    keepalive_timeout 3600s;\n    keepalive_requests 1000000;\n")
-	fmt.Fprintf(&b, "    upstream idlerace_upstream {\n        server %s;\n", p.upstream)
+	fmt.Fprintf(&b, "    upstream idlerace_upstream {\n        server %s;\n", p.Upstream)
 	fmt.Fprintf(&b, "        keepalive %d;\n        keepalive_timeout %dms;\n        keepalive_requests %d;\n    }\n",
 		p.opts.Keepalive, p.opts.KeepaliveTimeout/time.Millisecond, p.opts.KeepaliveRequests)
 	fmt.Fprintf(&b, "    server {\n        listen %s;\n", addr.HostPort())
@@ -191,39 +174,25 @@ func (p *Proxy) config(d string, addr real.Addr, token string) string {
 	return b.String()
 }
 
-// Stats reads the access log so far.
-func (p *Proxy) Stats() hops.Stats {
-	p.readLog()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stats
-}
-
 type logLine struct {
 	Status   string `json:"status"`
 	Upstream string `json:"upstream"`
 	URI      string `json:"uri"`
 }
 
-// readLog counts the access log lines written since the last read.
-func (p *Proxy) readLog() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.log.Path == "" {
-		p.log.Path = filepath.Join(p.Dir(), "access.log")
+// count adds one access log line: its status, and a try for each status beyond the
+// first in $upstream_status ("502, 200" is one replay).
+func count(line []byte, st *hops.Stats) {
+	var l logLine
+	if json.Unmarshal(line, &l) != nil {
+		return
 	}
-	for _, line := range p.log.Lines() {
-		var l logLine
-		if json.Unmarshal(line, &l) != nil {
-			continue
-		}
-		p.stats.Requests++
-		if pool.IsBadGateway(atoi(l.Status)) {
-			p.stats.BadGateway++
-		}
-		if l.Upstream != "" && l.Upstream != "-" {
-			p.stats.UpstreamTries += int64(strings.Count(l.Upstream, ","))
-		}
+	st.Requests++
+	if pool.IsBadGateway(atoi(l.Status)) {
+		st.BadGateway++
+	}
+	if l.Upstream != "" && l.Upstream != "-" {
+		st.UpstreamTries += int64(strings.Count(l.Upstream, ","))
 	}
 }
 

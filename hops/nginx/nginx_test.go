@@ -87,7 +87,7 @@ func TestNginxProxyBadOptionsAndFailedStart(t *testing.T) {
 		"nginx:keepalive_timeout=1500us":   "whole milliseconds",
 		"nginx:proxy_next_upstream=always": `"always" is not one of default, off, non_idempotent`,
 		"nginx:keepalive_time=1s":          "(nginx takes: keepalive, keepalive_timeout, keepalive_requests, proxy_next_upstream)",
-		"caddy":                            "unknown proxy kind (known: none, ",
+		"traefik":                          "unknown proxy kind (known: none, ",
 	} {
 		if _, err := hops.Parse(spec); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("Parse(%q) = %v, want one line with %q", spec, err, want)

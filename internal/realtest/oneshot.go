@@ -87,3 +87,21 @@ func StartHop(t testing.TB, spec, upstream string) hops.Hop {
 	t.Cleanup(func() { h.Close() })
 	return h
 }
+
+// SendOn sends method with Idlerace-Request-Id id on *c (dialled to url first when nil)
+// and returns the status, or 0 when the server ended the connection instead of
+// answering (*c is then nil, and the next call dials anew).
+func SendOn(t testing.TB, c **Client, url, method, id string) int {
+	t.Helper()
+	if *c == nil {
+		*c = Dial(t, url)
+	}
+	(*c).Method = method
+	resp, _, err := (*c).TryRoundTrip("/", "Idlerace-Request-Id: "+id)
+	if err != nil {
+		(*c).NC.Close()
+		*c = nil
+		return 0
+	}
+	return resp.StatusCode
+}
