@@ -249,10 +249,15 @@ func TestIdleOptionReachesTheLibrary(t *testing.T) {
 		{"httpx:keepalive_expiry=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
 		{"aiohttp:keepalive_timeout=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
 		{"curl:maxage_conn=1s", 20 * time.Millisecond, 2500 * time.Millisecond},
-		// The JDK purges an expired connection from its selector thread's timer, not at
-		// checkout: beside a busy flake hunt a connection 2.5 s idle past a 1 s
-		// keepalive was still handed out. 6 s is past the selector's own 3 s wake-up.
-		{"java:keepalive_timeout=1s", 20 * time.Millisecond, 6 * time.Second},
+		// The JDK's expiry is the return time truncated to whole seconds plus the
+		// keepalive (ConnectionPool.ExpiryList.add: now.truncatedTo(ChronoUnit.SECONDS)
+		// .plus(keepAlive, SECONDS)), so a 1 s keepalive leaves a pooled connection
+		// anywhere from 0 to 1 s of life and the 20 ms gap met an expired one in CI;
+		// 2 s leaves it 1 to 2 s. And it purges from its selector thread's timer, not
+		// at checkout: beside a busy flake hunt a connection 2.5 s idle past a 1 s
+		// keepalive was still handed out; 7 s is past 2 s and the selector's own 3 s
+		// wake-up.
+		{"java:keepalive_timeout=2s", 20 * time.Millisecond, 7 * time.Second},
 		{"hyper:pool_idle_timeout=200ms", 20 * time.Millisecond, 600 * time.Millisecond},
 	} {
 		t.Run(c.spec, func(t *testing.T) {

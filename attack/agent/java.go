@@ -28,7 +28,8 @@ const javaPackages = "openjdk-17-jdk-headless libjackson2-databind-java"
 //     on anything that comes in, the server's FIN included (onComplete), once the
 //     selector thread runs; a request handed out first goes on the closed connection.
 //   - ConnectionPool.KEEP_ALIVE (jdk.httpclient.keepalive.timeout, 1200 s): MaxIdle,
-//     though only roughly: the expiry is truncated to whole seconds and purged by the
+//     though only roughly: the expiry is the return time truncated to whole seconds plus
+//     the keepalive (ExpiryList.add), so a connection has K-1 to K s of life, purged by the
 //     selector thread's timer (purgeExpiredConnectionsAndReturnNextDeadline), not checked
 //     at checkout, so a connection can be handed out a little past it.
 //   - one replay of GET and HEAD only: MultiExchange.getExceptionalCF retries once on
