@@ -101,6 +101,25 @@ func Kinds() []string {
 	return out
 }
 
+// List returns the registered kinds, sorted by name.
+func List() []Kind {
+	out := make([]Kind, 0)
+	for _, n := range Kinds() {
+		mu.RLock()
+		out = append(out, kinds[n])
+		mu.RUnlock()
+	}
+	return out
+}
+
+// Usage is the kind's spec as a user writes it: "nginx[:keepalive=…,keepalive_timeout=…]".
+func (k Kind) Usage() string {
+	if len(k.Options) == 0 {
+		return k.Name
+	}
+	return k.Name + "[:" + strings.Join(k.Options, "=…,") + "=…]"
+}
+
 // Spec is a parsed hop spec: "nginx:keepalive_timeout=4s".
 type Spec struct {
 	Raw  string

@@ -5,6 +5,7 @@ import (
 	_ "github.com/idlerace/idlerace/attack/agent" // client kinds: real libraries as strategies
 	_ "github.com/idlerace/idlerace/hops/caddy"   // reverse proxies in front of the upstream
 	_ "github.com/idlerace/idlerace/hops/haproxy"
+	_ "github.com/idlerace/idlerace/hops/hyper"
 	_ "github.com/idlerace/idlerace/hops/nginx"
 	_ "github.com/idlerace/idlerace/upstreams/builtin"
 	_ "github.com/idlerace/idlerace/upstreams/gonet"

@@ -2,20 +2,13 @@ package agent
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/idlerace/idlerace/attack/pool"
+	"github.com/idlerace/idlerace/internal/cargo"
 )
 
 var (
@@ -25,24 +18,14 @@ var (
 	hyperMainRs []byte
 )
 
-// hyperCargoConfig builds offline against the crates Debian installs: crates.io is
-// replaced by the directory source of librust-*-dev.
-const hyperCargoConfig = `[source.crates-io]
-replace-with = "debian"
+const hyperPackages = "cargo rustc librust-hyper-dev librust-tokio-dev librust-serde-json-dev librust-libc-dev"
 
-[source.debian]
-directory = "/usr/share/cargo/registry"
-
-[net]
-offline = true
-`
-
-const (
-	debianCargo    = "/usr/bin/cargo"
-	debianRegistry = "/usr/share/cargo/registry"
-	hyperPackages  = "cargo rustc librust-hyper-dev librust-tokio-dev librust-serde-json-dev librust-libc-dev"
-	hyperBuildCap  = 10 * time.Minute
-)
+// hyperProject is the agent's Rust program, built once with Debian's cargo.
+var hyperProject = &cargo.Project{
+	Name:  "idlerace-hyper-agent",
+	Files: map[string][]byte{"Cargo.toml": hyperCargoToml, "src/main.rs": hyperMainRs},
+	Log:   os.Stderr,
+}
 
 // hyper: hyper 0.14's Client, the seed's, with Client::builder()'s defaults
 // (pool_idle_timeout 90 s, retry_canceled_requests true), options as hyper names them.
@@ -60,25 +43,17 @@ const (
 //   - pool_idle_timeout: a connection idle longer is not reused (MaxIdle).
 //   - no hint: hyper does not read Keep-Alive: timeout=N.
 var hyperAgent = &Kind{
-	Idle:  &IdleSetting{Option: "pool_idle_timeout"},
-	Name:  "hyper",
-	Usage: "hyper[:pool_idle_timeout=D,retry_canceled_requests=true|false,pool_max_idle_per_host=N]",
-	Help:  "hyper 0.14's Client (the seed's; builder defaults), one per lane, built from Debian's crates",
-	Missing: func() string {
-		if _, err := os.Stat(debianCargo); err != nil {
-			return "no Debian cargo: apt-get install " + hyperPackages
-		}
-		if m, _ := filepath.Glob(filepath.Join(debianRegistry, "hyper-0.14*")); len(m) == 0 {
-			return "no hyper 0.14 crate in " + debianRegistry + ": apt-get install " + hyperPackages
-		}
-		return ""
-	},
+	Idle:    &IdleSetting{Option: "pool_idle_timeout"},
+	Name:    "hyper",
+	Usage:   "hyper[:pool_idle_timeout=D,retry_canceled_requests=true|false,pool_max_idle_per_host=N]",
+	Help:    "hyper 0.14's Client (the seed's; builder defaults), one per lane, built from Debian's crates",
+	Missing: func() string { return cargo.Missing(hyperPackages, "hyper-0.14*") },
 	Version: func() string {
-		m, _ := filepath.Glob(filepath.Join(debianRegistry, "hyper-0.14*"))
-		if len(m) == 0 {
+		c := cargo.Crate("hyper-0.14*")
+		if c == "" {
 			return "hyper 0.14 not installed"
 		}
-		return filepath.Base(m[len(m)-1]) + " (Debian's crate, built on first use)"
+		return c + " (Debian's crate, built on first use)"
 	},
 	Command: buildHyperAgent,
 	Options: func(o *pool.Options) (Settings, error) {
@@ -132,74 +107,12 @@ func joinComma(ps []string) string {
 	return b.String()
 }
 
-var hyperBuild struct {
-	sync.Mutex
-	argv []string
-}
-
-// buildHyperAgent compiles the agent with Debian's cargo, offline, into a cache
-// directory named by the sources' hash, once: later cells and runs reuse the binary.
+// buildHyperAgent compiles the agent (once; cached by its sources' hash) and says the
+// hyper version Cargo.lock resolved.
 func buildHyperAgent() ([]string, error) {
-	hyperBuild.Lock()
-	defer hyperBuild.Unlock()
-	if hyperBuild.argv != nil {
-		return hyperBuild.argv, nil
-	}
-	h := sha256.New()
-	h.Write(hyperCargoToml)
-	h.Write(hyperMainRs)
-	h.Write([]byte(hyperCargoConfig))
-	cache, err := os.UserCacheDir()
+	bin, err := hyperProject.Build()
 	if err != nil {
-		cache = os.TempDir()
+		return nil, fmt.Errorf("the hyper agent: %w", err)
 	}
-	dir := filepath.Join(cache, "idlerace", "hyper-agent-"+hex.EncodeToString(h.Sum(nil))[:16])
-	bin := filepath.Join(dir, "target", "release", "idlerace-hyper-agent")
-	if _, err := os.Stat(bin); err != nil {
-		if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, ".cargo"), 0o755); err != nil {
-			return nil, err
-		}
-		for name, data := range map[string][]byte{"Cargo.toml": hyperCargoToml, "src/main.rs": hyperMainRs, ".cargo/config.toml": []byte(hyperCargoConfig)} {
-			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-				return nil, err
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), hyperBuildCap)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, debianCargo, "build", "--release", "--offline", "--quiet")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CARGO_HOME="+filepath.Join(dir, "cargo-home"), "CARGO_TERM_COLOR=never")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		fmt.Fprintf(os.Stderr, "idlerace: building the hyper agent with Debian's cargo (once, into %s)\n", dir)
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("building the hyper agent: %v: %s", err, lastBytes(out.Bytes(), 2000))
-		}
-	}
-	argv := []string{bin, "--hyper-version", lockedVersion(filepath.Join(dir, "Cargo.lock"), "hyper")}
-	hyperBuild.argv = argv
-	return argv, nil
-}
-
-// lockedVersion is the version of crate name in a Cargo.lock.
-func lockedVersion(lock, name string) string {
-	b, err := os.ReadFile(lock)
-	if err != nil {
-		return "unknown"
-	}
-	m := regexp.MustCompile(`name = "` + regexp.QuoteMeta(name) + `"\nversion = "([^"]+)"`).FindSubmatch(b)
-	if m == nil {
-		return "unknown"
-	}
-	return string(m[1])
-}
-
-func lastBytes(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(bytes.TrimSpace(b))
+	return []string{bin, "--hyper-version", hyperProject.Locked("hyper")}, nil
 }

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// serverDirs are the private directories real servers and proxies run from.
+var serverDirs = []string{"idlerace-nginx-", "idlerace-haproxy-", "idlerace-caddy-", "idlerace-hyper-proxy-", "idlerace-uvicorn-", "idlerace-node-"}
+
 // leftovers lists processes started from an idlerace server directory (nginx, uvicorn,
 // node run from idlerace-KIND-* temp dirs) and idlerace network namespaces.
 func leftovers(t *testing.T) []string {
@@ -23,7 +26,7 @@ func leftovers(t *testing.T) []string {
 			continue
 		}
 		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmd, "idlerace-nginx-") || strings.Contains(cmd, "idlerace-haproxy-") || strings.Contains(cmd, "idlerace-caddy-") || strings.Contains(cmd, "idlerace-uvicorn-") || strings.Contains(cmd, "idlerace-node-") {
+		if slices.ContainsFunc(serverDirs, func(d string) bool { return strings.Contains(cmd, d) }) {
 			out = append(out, "process: "+cmd)
 		}
 	}

@@ -189,6 +189,19 @@ func TestStrategiesListsEveryStrategyOnOneLine(t *testing.T) {
 	}
 }
 
+// --all lists the proxy kinds too, each with the options it takes, as --proxy takes them.
+func TestStrategiesAllListsTheProxies(t *testing.T) {
+	code, out, _ := run(t, "strategies", "--all")
+	if code != 0 || !strings.Contains(out, "PROXIES") {
+		t.Fatalf("exit %d, no PROXIES section:\n%s", code, out)
+	}
+	for _, usage := range []string{"nginx[:keepalive=…,keepalive_timeout=…", "haproxy[:http_reuse=…", "caddy[:keepalive=…", "hyper[:pool_idle_timeout=…"} {
+		if !strings.Contains(out, usage) {
+			t.Errorf("missing %s in:\n%s", usage, out)
+		}
+	}
+}
+
 // A small run through the CLI writes the run directory and JSON that follows the
 // summary schema, with numbers that make sense for the strategies.
 func TestRunWritesSummaryAndHlogs(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/idlerace/idlerace/attack/agent"
 	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/hops"
 )
 
 func newStrategiesCmd() *cobra.Command {
@@ -23,7 +24,7 @@ func newStrategiesCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "strategies",
-		Short: "List every pool strategy, one line each (with --all: skew models and loads too)",
+		Short: "List every pool strategy, one line each (with --all: skew models, loads and proxies too)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format); err != nil {
@@ -36,6 +37,11 @@ func newStrategiesCmd() *cobra.Command {
 				out := map[string]any{"strategies": pool.Strategies()}
 				if all {
 					out["skews"], out["loads"] = chaos.SkewModels(), attack.Loads()
+					var proxies []map[string]any
+					for _, k := range hops.List() {
+						proxies = append(proxies, map[string]any{"name": k.Name, "usage": k.Usage(), "options": k.Options, "summary": k.Summary})
+					}
+					out["proxies"] = proxies
 				}
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -58,11 +64,15 @@ func newStrategiesCmd() *cobra.Command {
 				for _, l := range attack.Loads() {
 					fmt.Fprintf(w, "%s\t%s\n", l.Usage, l.Help)
 				}
+				fmt.Fprintln(w, "\nPROXIES (--proxy, a matrix's proxies:)\t")
+				for _, k := range hops.List() {
+					fmt.Fprintf(w, "%s\t%s\n", k.Usage(), k.Summary)
+				}
 			}
 			return w.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "also list skew models and load shapes")
+	cmd.Flags().BoolVar(&all, "all", false, "also list skew models, load shapes and proxy kinds")
 	cmd.Flags().BoolVar(&check, "check", false, "start each client kind's agent once (building it if need be) and say how long that took; exit 3 if one does not start")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table or json")
 	return cmd
