@@ -103,12 +103,13 @@ func Kinds() []string {
 
 // List returns the registered kinds, sorted by name.
 func List() []Kind {
-	out := make([]Kind, 0)
-	for _, n := range Kinds() {
-		mu.RLock()
-		out = append(out, kinds[n])
-		mu.RUnlock()
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]Kind, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, k)
 	}
+	slices.SortFunc(out, func(a, b Kind) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
