@@ -39,7 +39,7 @@ func TestCellBehindAProxyMeasuresTheProxysPool(t *testing.T) {
 		t.Fatalf("proxy %q, hop %+v: want nginx's own account", c.Proxy, c.Hop)
 	}
 	if c.Requests != 24 || c.Hop.Requests != c.Requests+c.Primes {
-		t.Errorf("%d requests and %d primes, nginx answered %d: want every one through it", c.Requests, c.Primes, c.Hop.Requests)
+		t.Errorf("%d requests and %d primes, nginx answered %d: want every one through it; ok %d failures %+v", c.Requests, c.Primes, c.Hop.Requests, c.OK, c.Failures)
 	}
 	f := c.Failures
 	if f.ResetWrite+f.ResetRead+f.EOF != 0 || c.Server.UnmatchedFailures != 0 || c.NewConns != 1 {

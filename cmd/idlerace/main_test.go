@@ -111,7 +111,7 @@ func TestBadInputIsOneLineAndExitCode2(t *testing.T) {
 		{[]string{"upstream", "--fault", "close-after:n=0"}, `--fault "close-after:n=0"`},
 		{[]string{"upstream", "--fault", "meltdown"}, `unknown fault "meltdown" (known: close-after`},
 		{[]string{"run", "--proxy", "nginx:keepalive=0"}, `proxy "nginx:keepalive=0": keepalive: want a whole number from 1 to 1048576, got "0"`},
-		{[]string{"run", "--proxy", "envoy"}, `proxy "envoy": unknown proxy kind (known: none, caddy, haproxy, nginx)`},
+		{[]string{"run", "--proxy", "envoy"}, `proxy "envoy": unknown proxy kind (known: none, caddy, haproxy, hyper, nginx)`},
 		{[]string{"run", "--proxy", "nginx", "--latency", "netem:2ms"}, "the netem path's namespace holds only the builtin upstream"},
 		{[]string{"upstream", "--kind", "apache"}, `--kind "apache": want one of builtin, gonet`},
 		{[]string{"probe", "--target", "http://" + closed + "/"}, "connection refused"},

@@ -143,11 +143,12 @@ func (p *Proxy) prepare(d string, addr real.Addr, token string) (real.Spec, erro
 		return real.Spec{}, err
 	}
 	return real.Spec{
-		Path:      binary,
-		Package:   "Debian package " + upnginx.DebianPackage,
-		Args:      []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
-		Logs:      []string{filepath.Join(d, "error.log")},
-		ReadyPath: readyPath,
+		Path:       binary,
+		Package:    "Debian package " + upnginx.DebianPackage,
+		Args:       []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
+		Logs:       []string{filepath.Join(d, "error.log")},
+		ReadyPath:  readyPath,
+		StopSignal: upnginx.StopSignal,
 	}, nil
 }
 

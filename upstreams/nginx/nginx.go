@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/idlerace/idlerace/internal/real"
@@ -130,13 +131,20 @@ func (s *Server) prepare(d string, addr real.Addr, token string) (real.Spec, err
 		return real.Spec{}, err
 	}
 	return real.Spec{
-		Path:      binary,
-		Package:   "Debian package " + DebianPackage,
-		Args:      []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
-		Logs:      []string{filepath.Join(d, "error.log")},
-		ReadyPath: readyPath,
+		Path:       binary,
+		Package:    "Debian package " + DebianPackage,
+		Args:       []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
+		Logs:       []string{filepath.Join(d, "error.log")},
+		ReadyPath:  readyPath,
+		StopSignal: StopSignal,
 	}, nil
 }
+
+// StopSignal stops nginx gracefully. SIGTERM is its fast shutdown: a worker that has
+// sent a response but not yet run its log phase exits without the access log line (CI
+// lost a cell's last request so, 3 ms after its response). On SIGQUIT the worker closes
+// its idle connections, finishes the requests it serves and logs them.
+var StopSignal os.Signal = syscall.SIGQUIT
 
 // config renders nginx.conf for the prefix directory d, listening on addr and answering
 // token on readyPath.
