@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 # whose keep-alive threshold the undici kind's model takes): the undici kind's model
 # is for the latter, so compare its rows across the two with care.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      nginx python3-uvicorn nodejs iproute2 \
+      nginx python3-uvicorn nodejs iproute2 haproxy caddy apache2 \
       python3-requests python3-aiohttp python3-httpx python3-pycurl \
       openjdk-17-jdk-headless libjackson2-databind-java \
       cargo rustc gcc libc6-dev librust-hyper-dev librust-tokio-dev librust-serde-json-dev librust-libc-dev \

@@ -434,6 +434,22 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		u.Host = proxy.Addr()
 		target = u.String()
 	}
+	var hop hops.Hop
+	if !p.Proxy.IsNone() {
+		// As in a cell: the load talks to the reverse proxy, whose pool to the target races.
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		hop, err = p.Proxy.Start(ctx, hops.Config{Upstream: "http://" + u.Host})
+		if err != nil {
+			return nil, err
+		}
+		defer hop.Close()
+		h, _ := url.Parse(hop.URL())
+		u.Host = h.Host
+		target = u.String()
+	}
 	var feed *closeFeed
 	var matcher *closeMatcher
 	if capture != nil {
@@ -467,7 +483,18 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			IdleCloseMS: feed.spread(),
 		}
 	}
-	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, out.Cell.Retries)
+	retries := out.Cell.Retries
+	if hop != nil {
+		// Stopped after the capture (its shutdown's closes are no part of the cell) and before
+		// its counts are read: its log then holds every request.
+		if err := hop.Close(); err != nil {
+			return nil, fmt.Errorf("proxy %s: stop: %w", p.Proxy.Raw, err)
+		}
+		hs := hop.Stats()
+		out.Cell.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
+		retries += hs.UpstreamTries // the proxy's own replays are not hidden: its log says them
+	}
+	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil

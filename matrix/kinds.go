@@ -3,7 +3,8 @@ package matrix
 // Every upstream and hop kind registers itself by name; the matrix offers them all.
 import (
 	_ "github.com/idlerace/idlerace/attack/agent" // client kinds: real libraries as strategies
-	_ "github.com/idlerace/idlerace/hops/caddy"   // reverse proxies in front of the upstream
+	_ "github.com/idlerace/idlerace/hops/apache"
+	_ "github.com/idlerace/idlerace/hops/caddy" // reverse proxies in front of the upstream
 	_ "github.com/idlerace/idlerace/hops/haproxy"
 	_ "github.com/idlerace/idlerace/hops/hyper"
 	_ "github.com/idlerace/idlerace/hops/nginx"

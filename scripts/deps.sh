@@ -40,6 +40,7 @@ declare -A want=(
 	[nginx]=nginx
 	[haproxy]=haproxy
 	[caddy]=caddy
+	[apache2]=apache2
 	[ip]=iproute2
 	[tc]=iproute2
 	[node]=nodejs
@@ -100,13 +101,14 @@ if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null |
 fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-# Debian starts nginx, haproxy, caddy and prometheus as services on install; idlerace
+# Debian starts nginx, haproxy, caddy, apache2 and prometheus as services on install; idlerace
 # starts its own.
-for svc in nginx haproxy caddy prometheus; do
+for svc in nginx haproxy caddy apache2 prometheus; do
 	if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" 2>/dev/null || true; fi
 	if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 pkill -x nginx 2>/dev/null || true
 pkill -x haproxy 2>/dev/null || true
 pkill -x caddy 2>/dev/null || true
+pkill -x apache2 2>/dev/null || true
 pkill -x prometheus 2>/dev/null || true

@@ -17,10 +17,10 @@ import (
 
 func newAttackCmd() *cobra.Command {
 	var (
-		strategy, load, skew, latency, format, resultsPath, resultsFormat, wireMode string
-		idleTimeout, timeout                                                        time.Duration
-		allowRemote                                                                 bool
-		rf                                                                          requestFlags
+		strategy, load, skew, latency, proxy, format, resultsPath, resultsFormat, wireMode string
+		idleTimeout, timeout                                                               time.Duration
+		allowRemote                                                                        bool
+		rf                                                                                 requestFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "attack --target URL|--targets FILE --strategy SPEC --load SPEC --idle-timeout T",
@@ -48,7 +48,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 			}
 			target := req.URL
 			p, err := matrix.Prepare(matrix.CellSpec{
-				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Load: load,
+				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Proxy: proxy, Load: load,
 				IdleTimeout: idleTimeout, Method: req.Method, Header: req.Header, Body: req.Body, Targets: req.Targets,
 				Seed: 1, RequestTimeout: timeout, Wire: wireMode,
 			})
@@ -85,6 +85,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 	addTimeoutFlag(cmd, &timeout)
 	addWireFlag(cmd, &wireMode)
 	f.StringVar(&latency, "latency", "0", "add one-way latency with the delay proxy: 0, 2ms, 2ms+500us")
+	f.StringVar(&proxy, "proxy", "none", "a reverse proxy between the load and the target, whose pool to the target is then the one under test: "+proxyUsage())
 	f.StringVar(&format, "format", "table", "output: table or json")
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file")
 	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension)")

@@ -12,7 +12,7 @@ import (
 )
 
 // serverDirs are the private directories real servers and proxies run from.
-var serverDirs = []string{"idlerace-nginx-", "idlerace-haproxy-", "idlerace-caddy-", "idlerace-hyper-proxy-", "idlerace-uvicorn-", "idlerace-node-"}
+var serverDirs = []string{"idlerace-nginx-", "idlerace-haproxy-", "idlerace-caddy-", "idlerace-apache-", "idlerace-hyper-proxy-", "idlerace-uvicorn-", "idlerace-node-"}
 
 // leftovers lists processes started from an idlerace server directory (nginx, uvicorn,
 // node run from idlerace-KIND-* temp dirs) and idlerace network namespaces.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/idlerace/idlerace/dashboards/report"
+	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/matrix"
 	"github.com/idlerace/idlerace/matrix/metrics"
 	"github.com/idlerace/idlerace/results"
@@ -220,7 +221,7 @@ partial and exits 130; --resume DIR runs only the cells it lacks.`,
 	f.StringVar(&resultsPath, "results", "", "also write every request as vegeta results to this file (read it with vegeta report / plot)")
 	f.StringVar(&resultsFormat, "results-format", "", "encoding of --results: gob, csv or json (default: by extension, else gob)")
 	f.StringSliceVar(&strategies, "strategy", matrix.DefaultStrategies, "strategy specs, one cell row each (see idlerace strategies)")
-	f.StringSliceVar(&proxies, "proxy", []string{"none"}, "reverse proxies between the load and the upstream, one cell row each: none, nginx[:keepalive_timeout=D,keepalive=N,keepalive_requests=N,proxy_next_upstream=default|off|non_idempotent], haproxy[:http_reuse=safe|never|aggressive|always,retry_on=conn-failure|none|empty-response|all-retryable-errors,timeout_server=D], caddy[:keepalive=D,keepalive_idle_conns=N]")
+	f.StringSliceVar(&proxies, "proxy", []string{"none"}, "reverse proxies between the load and the upstream, one cell row each: "+proxyUsage())
 	f.StringSliceVar(&upstreams, "upstream", []string{"builtin"}, "upstream specs, one cell row each: builtin[:...], gonet, nginx, uvicorn, node (see idlerace upstream --help)")
 	f.StringSliceVar(&skews, "skew", matrix.DefaultSkews, "skew specs: none, offset:D, uniform:±D, normal:sd=D, drift:from=D,to=D")
 	f.StringSliceVar(&latencies, "latency", []string{"0"}, "latency paths: 0 (loopback), 2ms or 2ms+500us (delay proxy), netem:2ms (kernel netem, root)")
@@ -279,4 +280,13 @@ func pickShard(spec string, count int, resumed *results.Shard) (*matrix.Shard, e
 		return nil, badInput("shard %d/%d: the run directory being resumed is shard %d/%d", sh.Index, sh.Count, resumed.Index, resumed.Count)
 	}
 	return &sh, nil
+}
+
+// proxyUsage lists the proxy kinds as they registered, with their options: none, nginx[:…].
+func proxyUsage() string {
+	out := []string{hops.None}
+	for _, k := range hops.List() {
+		out = append(out, k.Usage())
+	}
+	return strings.Join(out, ", ")
 }
