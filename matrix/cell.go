@@ -569,6 +569,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 		Load:             p.Load.String(),
 		IdleTimeoutMS:    float64(s.IdleTimeout) / float64(time.Millisecond),
 		Proxy:            proxyName(p.Proxy),
+		Method:           methodUnlessPost(s.Method),
 		Repeat:           s.Repeat,
 		Requests:         rec.Requests,
 		OK:               rec.OK,
@@ -766,3 +767,12 @@ func serverInitiated(reason string) bool {
 // stopped reading but before the close is never read. The median, not the mean: a
 // rare late wake-up (a descheduled goroutine) is not the typical window. stop is 0
 // when the server does not say when it stopped reading.
+
+// methodUnlessPost is a cell's method as its summary carries it: absent for POST, the
+// default.
+func methodUnlessPost(m string) string {
+	if m == http.MethodPost {
+		return ""
+	}
+	return m
+}

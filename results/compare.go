@@ -14,7 +14,16 @@ import (
 // CellKey names what a cell measured, without its repeat: cells of two runs with the
 // same key are compared, and repeats of one key are pooled.
 func CellKey(c Cell) string {
-	return c.Strategy + "|" + c.Upstream + "|" + c.Skew + "|" + c.Latency + "|" + c.Load
+	k := c.Strategy + "|" + c.Upstream + "|" + c.Skew + "|" + c.Latency + "|" + c.Load
+	// What else sets a cell apart from its neighbours, as its ID says it: cells behind
+	// different proxies, or of another method, are not repeats of one another.
+	if c.Method != "" {
+		k += "|" + c.Method
+	}
+	if c.Proxy != "" {
+		k += "|proxy=" + c.Proxy
+	}
+	return k
 }
 
 // Side is one run's view of a compared key, pooled over its repeats.

@@ -162,7 +162,11 @@ func limitOf(r Rule) float64 {
 }
 
 func (r Rule) matches(c Cell) bool {
-	fields := map[string]string{"strategy": c.Strategy, "upstream": c.Upstream, "skew": c.Skew, "latency": c.Latency, "load": c.Load}
+	proxy := c.Proxy
+	if proxy == "" {
+		proxy = "none"
+	}
+	fields := map[string]string{"strategy": c.Strategy, "upstream": c.Upstream, "skew": c.Skew, "latency": c.Latency, "load": c.Load, "proxy": proxy}
 	for k, v := range r.Where {
 		if fields[k] != v {
 			return false

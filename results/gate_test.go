@@ -44,6 +44,35 @@ func TestAbsoluteRuleNamesCellRuleAndValue(t *testing.T) {
 	}
 }
 
+// where: proxy picks the cells behind that proxy; none the cells without one. The cell
+// behind the proxy and the one without are two cells, not repeats of one (their keys
+// differ, as their IDs do), and a GET cell is not a repeat of the POST one.
+func TestWhereProxyPicksItsCells(t *testing.T) {
+	behind := cell("blind", 0, 1000, 60, 3000)
+	behind.Proxy = "nginx:keepalive_timeout=150ms"
+	behind.ID = CellID(behind.Strategy, behind.Upstream, behind.Skew, behind.Latency, behind.Load, 0, "proxy="+behind.Proxy)
+	direct := cell("blind", 0, 1000, 500, 3000)
+	get := cell("blind", 0, 1000, 0, 3000)
+	get.Method = "GET"
+	run := &Summary{Cells: []Cell{behind, direct, get}}
+	if g := Gate(policy(t, "rules:\n  - {metric: reset_rate, max: 1}\n"), run, nil); len(g.Checks) != 3 {
+		t.Errorf("checks %+v: want three cells, none pooled with another", g.Checks)
+	}
+	for where, want := range map[string]string{`"nginx:keepalive_timeout=150ms"`: CellKey(behind), "none": CellKey(direct)} {
+		g := Gate(policy(t, "rules:\n  - {metric: reset_rate, max: 0.01, where: {proxy: "+where+"}}\n"), run, nil)
+		if where == "none" {
+			// The GET cell has no proxy either, and passes.
+			if len(g.Checks) != 2 || g.Checks[0].Cell != want || g.Failed != 1 {
+				t.Errorf("where proxy none: checks %+v, want the POST cell failing and the GET cell", g.Checks)
+			}
+			continue
+		}
+		if len(g.Checks) != 1 || g.Checks[0].Cell != want || g.Failed != 1 {
+			t.Errorf("where proxy %s: checks %+v, want one failing on %s", where, g.Checks, want)
+		}
+	}
+}
+
 // A regression fails only when beyond the threshold and significant; the same numbers
 // with fewer requests are not significant and pass.
 func TestRegressionNeedsThresholdAndSignificance(t *testing.T) {

@@ -27,7 +27,7 @@ type Rule struct {
 	Name   string
 	Metric string
 	// Where limits the rule to cells whose fields (strategy, upstream, skew, latency,
-	// load) equal these values.
+	// load, proxy: "none" for a cell without one) equal these values.
 	Where map[string]string
 	Max   *float64
 	Min   *float64
@@ -62,7 +62,7 @@ func metricNames() string {
 	return "reset_rate, conns_per_1k, retries_per_1k, p50, p90, p99, p999, max (latency in µs), unmatched_failures, duplicates"
 }
 
-var whereKeys = []string{"strategy", "upstream", "skew", "latency", "load"}
+var whereKeys = []string{"strategy", "upstream", "skew", "latency", "load", "proxy"}
 
 // ReadPolicy reads and checks a gate policy file.
 func ReadPolicy(path string) (*Policy, error) {

@@ -164,6 +164,8 @@ type Cell struct {
 	// absent when there is none. Its upstream pool is then the pool under test: the
 	// load's own connections to it never idle out, and its 502s are the stale failures.
 	Proxy string `json:"proxy,omitempty"`
+	// Method is the request method where it is not POST, the default (absent then).
+	Method string `json:"method,omitempty"`
 	// IdleTimeoutMS is T, the idle timeout the client believes, in milliseconds.
 	IdleTimeoutMS float64 `json:"idle_timeout_ms"`
 	Repeat        int     `json:"repeat"`
