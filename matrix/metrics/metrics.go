@@ -56,9 +56,9 @@ func New() *Metrics {
 	m.requests = counterVec(m, "requests_total",
 		"Measured requests finished (ok or failed), primes excluded; the summary's requests.", cellLabels)
 	m.failures = counterVec(m, "failures_total",
-		"Measured requests that failed, by class (reset_write, reset_read, eof, timeout, other), stale or not; primes excluded.", classLabels)
+		"Measured requests that failed, by class (reset_write, reset_read, eof, timeout, bad_gateway, other), stale or not; primes excluded.", classLabels)
 	m.stale = counterVec(m, "stale_failures_total",
-		"Measured requests that lost the keep-alive race: reset_write, reset_read or eof on a reused connection, as the caller saw them (a failure a retry hid is not one).", classLabels)
+		"Measured requests that lost the keep-alive race: reset_write, reset_read or eof on a reused connection, or bad_gateway behind a reverse proxy, as the caller saw them (a failure a retry hid is not one).", classLabels)
 	m.retries = counterVec(m, "retries_total",
 		"Extra attempts strategies made to hide a failure from the caller (attempts beyond the first of each measured request).", cellLabels)
 	m.newConns = counterVec(m, "new_connections_total",
