@@ -349,16 +349,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if feed != nil {
 		out.Cell.Server.IdleCloseMS = feed.spread()
 	}
-	retries := out.Cell.Retries
-	if hop != nil {
-		// Stopped first, so that its access log holds every request of the cell (a line
-		// is written as a request ends, a moment after its response).
-		if err := hop.Close(); err != nil {
-			return nil, fmt.Errorf("proxy %s: stop: %w", p.Proxy.Raw, err)
-		}
-		hs := hop.Stats()
-		out.Cell.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
-		retries += hs.UpstreamTries // the proxy's own replays are not hidden: its log says them
+	retries, err := hopAccount(hop, p.Proxy, &out.Cell)
+	if err != nil {
+		return nil, err
 	}
 	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, retries)
 	if jitter != nil {
@@ -483,16 +476,9 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			IdleCloseMS: feed.spread(),
 		}
 	}
-	retries := out.Cell.Retries
-	if hop != nil {
-		// Stopped after the capture (its shutdown's closes are no part of the cell) and before
-		// its counts are read: its log then holds every request.
-		if err := hop.Close(); err != nil {
-			return nil, fmt.Errorf("proxy %s: stop: %w", p.Proxy.Raw, err)
-		}
-		hs := hop.Stats()
-		out.Cell.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
-		retries += hs.UpstreamTries // the proxy's own replays are not hidden: its log says them
+	retries, err := hopAccount(hop, p.Proxy, &out.Cell)
+	if err != nil {
+		return nil, err
 	}
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})
@@ -665,6 +651,24 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 	c.Curve = curve(b, params, rec)
 	c.WindowMS = results.WindowMS(c.Curve, c.IdleTimeoutMS)
 	c.ModelWindowMS = results.ModelWindowMS(c.Curve, c.IdleTimeoutMS)
+}
+
+// hopAccount stops the cell's proxy, if any, and puts its own account in c; it returns
+// the cell's retries with the proxy's replays, which its log says, so they are not
+// hidden ones. The proxy stops before its counts are read (a log line is written as a
+// request ends, a moment after its response) and after the capture (its shutdown's
+// closes are no part of the cell).
+func hopAccount(hop hops.Hop, spec hops.Spec, c *results.Cell) (retries int64, err error) {
+	retries = c.Retries
+	if hop == nil {
+		return retries, nil
+	}
+	if err := hop.Close(); err != nil {
+		return 0, fmt.Errorf("proxy %s: stop: %w", spec.Raw, err)
+	}
+	hs := hop.Stats()
+	c.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
+	return retries + hs.UpstreamTries, nil
 }
 
 // proxyName is a cell's proxy as the summary names it: "" for none.

@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,7 +36,6 @@ import (
 	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/internal/real"
 	"github.com/idlerace/idlerace/internal/spec"
-	"github.com/idlerace/idlerace/upstreams"
 )
 
 // Kind is the name the proxy registers under; its directories are idlerace-apache-*.
@@ -193,15 +191,9 @@ func (p *Proxy) config(d string, addr real.Addr) string {
 
 // Version runs `apache2 -v` and returns "Apache/2.4.71".
 func Version(ctx context.Context) (string, error) {
-	if _, err := os.Stat(binary); err != nil {
-		return "", &upstreams.StartError{Err: fmt.Errorf("apache2 binary (Debian package %s): %w", DebianPackage, err)}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "-v").CombinedOutput()
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	first, err := hops.VersionLine(ctx, binary, DebianPackage, "-v")
 	if err != nil {
-		return "", &upstreams.StartError{Err: fmt.Errorf("%s -v: %w", binary, err), Tail: []string{first}}
+		return "", err
 	}
 	// Server version: Apache/2.4.71 (Debian)
 	for _, f := range strings.Fields(first) {

@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,7 +26,6 @@ import (
 	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/internal/real"
 	"github.com/idlerace/idlerace/internal/spec"
-	"github.com/idlerace/idlerace/upstreams"
 )
 
 // Kind is the name the proxy registers under; its directories are idlerace-caddy-*.
@@ -133,15 +131,9 @@ func (p *Proxy) config(addr real.Addr, token string) string {
 
 // Version runs `caddy version` and returns "Caddy/2.6.2".
 func Version(ctx context.Context) (string, error) {
-	if _, err := os.Stat(binary); err != nil {
-		return "", &upstreams.StartError{Err: fmt.Errorf("caddy binary (Debian package %s): %w", DebianPackage, err)}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "version").CombinedOutput()
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	first, err := hops.VersionLine(ctx, binary, DebianPackage, "version")
 	if err != nil {
-		return "", &upstreams.StartError{Err: fmt.Errorf("%s version: %w", binary, err), Tail: []string{first}}
+		return "", err
 	}
 	v, _, _ := strings.Cut(first, " ")
 	return "Caddy/" + strings.TrimPrefix(v, "v"), nil

@@ -23,7 +23,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,7 +33,6 @@ import (
 	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/internal/real"
 	"github.com/idlerace/idlerace/internal/spec"
-	"github.com/idlerace/idlerace/upstreams"
 )
 
 // Kind is the name the proxy registers under; its directories are idlerace-haproxy-*.
@@ -164,15 +162,9 @@ func (p *Proxy) config(addr real.Addr, token string) string {
 
 // Version runs `haproxy -v` and returns "HAProxy/2.6.12-1+deb12u4".
 func Version(ctx context.Context) (string, error) {
-	if _, err := os.Stat(binary); err != nil {
-		return "", &upstreams.StartError{Err: fmt.Errorf("haproxy binary (Debian package %s): %w", DebianPackage, err)}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "-v").CombinedOutput()
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	first, err := hops.VersionLine(ctx, binary, DebianPackage, "-v")
 	if err != nil {
-		return "", &upstreams.StartError{Err: fmt.Errorf("%s -v: %w", binary, err), Tail: []string{first}}
+		return "", err
 	}
 	f := strings.Fields(first) // HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/
 	if len(f) < 3 {
