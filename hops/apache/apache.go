@@ -151,6 +151,9 @@ func (p *Proxy) prepare(d string, addr real.Addr, token string) (real.Spec, erro
 		// line; SIGWINCH is the graceful stop: idle connections end, requests finish and
 		// are logged.
 		StopSignal: syscall.SIGWINCH,
+		// SIGKILL to the parent when idlerace dies would orphan its child, still
+		// listening; on SIGTERM the parent stops the child and exits.
+		DeathSignal: syscall.SIGTERM,
 	}, nil
 }
 

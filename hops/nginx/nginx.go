@@ -143,12 +143,13 @@ func (p *Proxy) prepare(d string, addr real.Addr, token string) (real.Spec, erro
 		return real.Spec{}, err
 	}
 	return real.Spec{
-		Path:       binary,
-		Package:    "Debian package " + upnginx.DebianPackage,
-		Args:       []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
-		Logs:       []string{filepath.Join(d, "error.log")},
-		ReadyPath:  readyPath,
-		StopSignal: upnginx.StopSignal,
+		Path:        binary,
+		Package:     "Debian package " + upnginx.DebianPackage,
+		Args:        []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
+		Logs:        []string{filepath.Join(d, "error.log")},
+		ReadyPath:   readyPath,
+		StopSignal:  upnginx.StopSignal,
+		DeathSignal: upnginx.DeathSignal,
 	}, nil
 }
 

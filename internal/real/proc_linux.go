@@ -19,10 +19,15 @@ var (
 )
 
 // sysProcAttr puts the server in a process group of its own, so that its workers can be
-// signalled together, and has the kernel SIGKILL it when the thread that started it
-// dies (Pdeathsig follows the thread, not the process: see launch).
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// signalled together, and has the kernel send it death (SIGKILL when nil) when the
+// thread that started it dies (Pdeathsig follows the thread, not the process: see
+// launch).
+func sysProcAttr(death os.Signal) *syscall.SysProcAttr {
+	sig := syscall.SIGKILL
+	if death != nil {
+		sig = death.(syscall.Signal)
+	}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: sig}
 }
 
 func signalGroup(pgid int, sig os.Signal) error {

@@ -15,7 +15,7 @@ var (
 )
 
 // sysProcAttr: a process group of its own; Pdeathsig exists on Linux only.
-func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func sysProcAttr(os.Signal) *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 func signalGroup(pgid int, sig os.Signal) error {
 	return syscall.Kill(-pgid, sig.(syscall.Signal))

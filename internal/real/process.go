@@ -50,6 +50,11 @@ type Spec struct {
 	// StopSignal asks the server to stop (SIGTERM when nil): a server whose SIGTERM drops
 	// what it has not logged yet stops gracefully on another (HAProxy's SIGUSR1).
 	StopSignal os.Signal
+	// DeathSignal is what the kernel sends the server when idlerace dies, even by SIGKILL
+	// (SIGKILL when nil). A server whose workers outlive a killed master (nginx's, Apache's
+	// children: SIGKILL to the master orphans them, still listening) takes a signal on
+	// which the master stops them itself.
+	DeathSignal os.Signal
 }
 
 // Process is a running server process and its process group.
@@ -98,7 +103,7 @@ func Start(ctx context.Context, sp Spec) (*Process, []byte, error) {
 	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + sp.Dir, "LANG=C.UTF-8"}, sp.Env...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = stdout, stderr // files: no copying goroutines to wait for
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(sp.DeathSignal)
 	p := &Process{spec: sp, cmd: cmd, exited: make(chan struct{})}
 	if err := p.launch(); err != nil {
 		return nil, nil, &upstreams.StartError{Err: fmt.Errorf("%s: %w", sp.Kind, err), Tail: tail(sp)}
@@ -128,7 +133,7 @@ func Start(ctx context.Context, sp Spec) (*Process, []byte, error) {
 func Output(ctx context.Context, path string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(nil)
 	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, sigKill) }
 	cmd.WaitDelay = time.Second
 	return cmd.CombinedOutput()

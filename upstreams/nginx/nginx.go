@@ -131,12 +131,13 @@ func (s *Server) prepare(d string, addr real.Addr, token string) (real.Spec, err
 		return real.Spec{}, err
 	}
 	return real.Spec{
-		Path:       binary,
-		Package:    "Debian package " + DebianPackage,
-		Args:       []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
-		Logs:       []string{filepath.Join(d, "error.log")},
-		ReadyPath:  readyPath,
-		StopSignal: StopSignal,
+		Path:        binary,
+		Package:     "Debian package " + DebianPackage,
+		Args:        []string{"-p", d + "/", "-c", conf, "-e", filepath.Join(d, "error.log"), "-g", "daemon off;"},
+		Logs:        []string{filepath.Join(d, "error.log")},
+		ReadyPath:   readyPath,
+		StopSignal:  StopSignal,
+		DeathSignal: DeathSignal,
 	}, nil
 }
 
@@ -145,6 +146,10 @@ func (s *Server) prepare(d string, addr real.Addr, token string) (real.Spec, err
 // lost a cell's last request so, 3 ms after its response). On SIGQUIT the worker closes
 // its idle connections, finishes the requests it serves and logs them.
 var StopSignal os.Signal = syscall.SIGQUIT
+
+// DeathSignal is what nginx's master gets when idlerace dies: SIGTERM, on which it stops
+// its workers and exits. SIGKILL would orphan the worker, still listening.
+var DeathSignal os.Signal = syscall.SIGTERM
 
 // config renders nginx.conf for the prefix directory d, listening on addr and answering
 // token on readyPath.
