@@ -123,3 +123,22 @@ func (gs *Gaps) Weighted() iter.Seq2[time.Duration, int64] {
 		}
 	}
 }
+
+// Unstale takes back one stale failure of gap g, counted by Add: a failure the cell
+// found afterwards not to be the race (a proxy's own 502). A coarsening keys a bucket by
+// its mean gap, so g's failure may sit one bucket over: the neighbours are tried next.
+// It reports whether a bucket had one to take.
+func (gs *Gaps) Unstale(g time.Duration) bool {
+	if gs.buckets == nil || g < 0 {
+		return false
+	}
+	k := int64(g / gs.Resolution)
+	for _, k := range []int64{k, k - 1, k + 1} {
+		if b, ok := gs.buckets[k]; ok && b.stale > 0 {
+			b.stale--
+			gs.buckets[k] = b
+			return true
+		}
+	}
+	return false
+}

@@ -1,6 +1,7 @@
 package attack_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -82,4 +83,29 @@ func TestGapsAllocateTheirRoomOnce(t *testing.T) {
 		t.Errorf("%.0f allocations for 100,000 gaps (resolution %s): the map was reallocated as it grew or coarsened", allocs, resolution)
 	}
 	t.Logf("%.0f allocations, resolution %s", allocs, resolution)
+}
+
+// Unstale takes back one stale failure of the gap it was added with, and no more than
+// were added; the request stays counted.
+func TestGapsUnstaleTakesBackOneStaleFailure(t *testing.T) {
+	var gs attack.Gaps
+	g := 200 * time.Millisecond
+	gs.Add(g, true, false)
+	gs.Add(g, true, false)
+	gs.Add(g+time.Millisecond, false, false)
+	var took []bool
+	for _, at := range []time.Duration{g, g, g, g + time.Millisecond, -1} {
+		took = append(took, gs.Unstale(at))
+	}
+	if want := []bool{true, true, false, false, false}; !slices.Equal(took, want) {
+		t.Fatalf("took %v, want %v: two stale failures of g and none of the others", took, want)
+	}
+	for b := range gs.Buckets() {
+		if b.Stale != 0 {
+			t.Errorf("bucket %+v still stale", b)
+		}
+	}
+	if gs.Len() != 3 {
+		t.Errorf("len %d, want the 3 requests kept", gs.Len())
+	}
 }

@@ -84,9 +84,9 @@ type Recorder struct {
 	// error chain was ~1 KiB, and a strategy that fails stale a few times a minute (watch,
 	// stdlib) kept filling 256 of them for the whole of a 10-minute soak.
 	StaleFailures []Record
-	// StaleConns has every stale failure (up to maxKeptFailures, 3.2 MiB) as the 32 bytes
+	// StaleConns has every stale failure (up to maxKeptFailures, 7.2 MiB) as the 72 bytes
 	// that matching it with the server's closes needs: which connection, by the client's
-	// port, and when the request started on it. With OnStale set they go there instead,
+	// port, when the request started and ended, its gap. With OnStale set they go there instead,
 	// and none is kept (a matcher that runs during the cell keeps only what it has not
 	// matched yet).
 	StaleConns []StaleConn
@@ -104,7 +104,12 @@ const (
 // StaleConn is a stale failure as the server's close log is searched for it.
 type StaleConn struct {
 	Start     time.Time // Record.Start
+	End       time.Time // Record.End: a close after it cannot explain the failure
 	LocalPort int       // Record.LocalPort
+	// Gap is Record.Gap (-1 when not exposed); Gateway says the failure was a proxy's
+	// 502, 503 or 504, which a proxy's own error can be too (matrix's matcher decides).
+	Gap     time.Duration
+	Gateway bool
 }
 
 // NewRecorder returns a recorder; enc may be nil.
@@ -170,10 +175,9 @@ func (rc *Recorder) Add(r Record) {
 		}
 		if r.Stale {
 			rc.Stale++
-			// A proxy's 502 was lost on its upstream connection, not on the load's: no
-			// close of the load's connection explains it.
-			switch sc := (StaleConn{Start: r.Start, LocalPort: r.LocalPort}); {
-			case r.Class == pool.BadGateway:
+			// A proxy's 502 is matched too: with the upstream's closes by time, not by the
+			// load's port (matrix's closeMatcher behind a hop).
+			switch sc := (StaleConn{Start: r.Start, End: r.End, LocalPort: r.LocalPort, Gap: r.Gap, Gateway: r.Class == pool.BadGateway}); {
 			case rc.OnStale != nil:
 				rc.OnStale(sc)
 			case len(rc.StaleConns) < maxKeptFailures:

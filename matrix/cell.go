@@ -297,6 +297,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if streaming {
 		feed = feedMatcher(streamer, lifetime, proxy)
 		matcher = feed.matcher
+		if hop != nil {
+			matcher.behindHop(hopLead(s.IdleTimeout))
+		}
 	}
 	// Where the close lands as the client sees it, for sweep:focus and window_probes:
 	// the median of the measured closes of a real server, T + the skew's median for an
@@ -368,6 +371,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	case streaming:
 		m = feed.finish(finPath, s.IdleTimeout)
 		out.Cell.Server.UnmatchedFailures = m.unmatched
+		ownErrors(&out.Cell, rec, m)
 	case u.Real():
 		out.Cell.Server.UnmatchedFailures = -1 // no view of the server's closes (view says why)
 	default:
@@ -452,6 +456,9 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		}
 		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, proxy)
 		matcher = feed.matcher
+		if hop != nil {
+			matcher.behindHop(hopLead(p.Spec.IdleTimeout))
+		}
 	}
 	located := p.Spec.IdleTimeout + skewQuantile(p.Skew, 0.5) // the close as the user told it
 	out, rec, err := measure(ctx, p, target, enc, nil, nil, matcher, located)
@@ -460,13 +467,14 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	}
 	out.Cell.Server = results.Server{View: view, UnmatchedFailures: -1}
 	oneWay := p.Latency.Delay + p.Latency.Jitter/2
+	var m matchResult
 	if capture != nil {
 		ws, err := capture.Stop()
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", target, err)
 		}
 		st := capture.Recorder().Stats()
-		m := feed.finish(oneWay-p.Latency.Jitter/2, p.Spec.IdleTimeout)
+		m = feed.finish(oneWay-p.Latency.Jitter/2, p.Spec.IdleTimeout)
 		out.Cell.Server = results.Server{
 			Accepted: st.Accepted, IdleCloses: st.IdleCloses, ClosesWithUnread: st.ClosesWithUnread,
 			Executed: st.Executed, UnmatchedFailures: m.unmatched,
@@ -480,6 +488,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	if err != nil {
 		return nil, err
 	}
+	ownErrors(&out.Cell, rec, m)
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})
 	countWindowProbes(&out.Cell, rec, located)
@@ -533,10 +542,10 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 	}
 	rec := attack.NewRecorder(p.ID(), enc)
 	rec.Observer = obs
-	if m != nil && p.Proxy.IsNone() {
-		// Behind a proxy the load's stale failures are the proxy's doing (HAProxy closes
-		// the load's connection when its server connection met a close): no close of
-		// the load's own connections by the upstream can explain them.
+	if m != nil {
+		// Behind a proxy the matcher matches by time (behindHop): the load's stale
+		// failures are the proxy's doing (its 502, or HAProxy and Apache closing the
+		// load's connection when their server connection met a close).
 		rec.OnStale = m.failure
 	}
 	if err := attack.Run(ctx, p.Load, env, rec); err != nil {
@@ -669,6 +678,21 @@ func hopAccount(hop hops.Hop, spec hops.Spec, c *results.Cell) (retries int64, e
 	hs := hop.Stats()
 	c.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
 	return retries + hs.UpstreamTries, nil
+}
+
+// ownErrors takes out of the cell's stale failures the proxy's 502s that no close of the
+// server's explained (matchResult.ownErrors): the proxy's own errors, reported apart in
+// hop.own_errors, their gaps no longer stale on the race curve.
+func ownErrors(c *results.Cell, rec *attack.Recorder, m matchResult) {
+	if c.Hop == nil || m.ownErrors == 0 {
+		return
+	}
+	c.Hop.OwnErrors = m.ownErrors
+	c.Stale -= m.ownErrors
+	for _, g := range m.ownGaps {
+		rec.Gaps.Unstale(g)
+	}
+	c.Finish()
 }
 
 // proxyName is a cell's proxy as the summary names it: "" for none.

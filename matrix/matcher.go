@@ -52,6 +52,75 @@ type closeMatcher struct {
 	// its connections in its own process), so a server's close starts the grace period
 	// itself: no event of that connection comes later than a request's lifetime after.
 	serverSide bool
+
+	// Behind a reverse proxy (behindHop) the load's failures happen on its connections
+	// to the proxy and the closes that explain them on the proxy's to the upstream, so
+	// ports say nothing: a failure is explained by a close the server made on any
+	// connection from hopLead before its request started to its end (the proxy wrote the
+	// request into a connection the upstream was closing, or had closed a moment before
+	// the proxy's event loop saw the FIN), each close explaining one failure at most. A
+	// 502 that no close explains is the proxy's own error (ownErrors), not the race; any
+	// other failure left is unmatched, the load's own hop racing, which must not happen.
+	throughHop bool
+	hopLead    int64
+	hopCloses  []int64 // closed times of the server's own closes not yet used, sorted
+	ownErrors  int64
+	ownGaps    []time.Duration
+}
+
+// behindHop puts the matcher in front of a reverse proxy (see throughHop); lead is how
+// long before a request started a close can still have been what it met.
+func (m *closeMatcher) behindHop(lead time.Duration) {
+	m.mu.Lock()
+	m.throughHop, m.hopLead = true, int64(lead)
+	m.mu.Unlock()
+}
+
+// hopLead is behindHop's lead for a cell believing T: the proxy's notice of a FIN is
+// an event loop's turn, well under a millisecond on an idle machine and a few on a busy
+// one, while with one lane the connection before lost its close at least T before; T/10
+// within 10-500 ms keeps both apart.
+func hopLead(t time.Duration) time.Duration {
+	return min(max(t/10, 10*time.Millisecond), 500*time.Millisecond)
+}
+
+// hopEndSlack is added to a failure's end: the wire's kernel timestamps and the load's
+// clock readings differ by microseconds.
+const hopEndSlack = time.Millisecond
+
+// matchHop reports whether f is explained behind a proxy, using up the close.
+func (m *closeMatcher) matchHop(f attack.StaleConn) bool {
+	from := m.ns(f.Start) - m.hopLead
+	to := m.ns(f.End) + int64(hopEndSlack)
+	if f.End.IsZero() {
+		to = m.ns(f.Start) + int64(m.grace)
+	}
+	i := sort.Search(len(m.hopCloses), func(i int) bool { return m.hopCloses[i] >= from })
+	if i == len(m.hopCloses) || m.hopCloses[i] > to {
+		return false
+	}
+	m.hopCloses = slices.Delete(m.hopCloses, i, i+1)
+	return true
+}
+
+// hopClose takes a server close behind a proxy (serverClose's half for behindHop).
+func (m *closeMatcher) hopClose(mc matchedClose) {
+	if !mc.initiated || mc.closed == noTime {
+		return
+	}
+	i := sort.Search(len(m.hopCloses), func(i int) bool { return m.hopCloses[i] > mc.closed })
+	m.hopCloses = slices.Insert(m.hopCloses, i, mc.closed)
+	// A failure still to come ended after now and started at most a lifetime before.
+	old := sort.Search(len(m.hopCloses), func(i int) bool { return m.hopCloses[i] >= mc.closed-int64(m.grace)-m.hopLead })
+	m.hopCloses = slices.Delete(m.hopCloses, 0, old)
+	kept := m.pending[:0]
+	for _, f := range m.pending {
+		if !m.matchHop(f) {
+			kept = append(kept, f)
+		}
+	}
+	clear(m.pending[len(kept):])
+	m.pending = kept
 }
 
 // expireOnServerClose is for a client whose closes are not seen (see serverSide).
@@ -137,6 +206,10 @@ func (m *closeMatcher) serverClose(c upstreams.CloseRecord) {
 		}
 	}
 	mc := matchedClose{accepted: m.ns(c.Accepted), closed: m.ns(c.Closed), initiated: serverInitiated(c.Reason)}
+	if m.throughHop {
+		m.hopClose(mc)
+		return
+	}
 	l := m.ports[c.RemotePort]
 	i := sort.Search(len(l), func(i int) bool { return l[i].accepted > mc.accepted })
 	m.ports[c.RemotePort] = slices.Insert(l, i, mc)
@@ -166,7 +239,7 @@ func (m *closeMatcher) serverClose(c upstreams.CloseRecord) {
 func (m *closeMatcher) failure(f attack.StaleConn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.matchFailure(f) {
+	if m.throughHop && m.matchHop(f) || !m.throughHop && m.matchFailure(f) {
 		return
 	}
 	if len(m.pending) < m.pendingCap {
@@ -191,6 +264,9 @@ func (m *closeMatcher) matchFailure(f attack.StaleConn) bool {
 func (m *closeMatcher) wakeUp(port int, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.throughHop {
+		return // the load's watchers wake to the proxy's closes, not the server's
+	}
 	w := watchClose{port, at}
 	if m.matchWakeUp(w) {
 		return
@@ -253,8 +329,12 @@ func (m *closeMatcher) expire(now int64) {
 
 // matchResult is what a cell's matching found.
 type matchResult struct {
-	closes            int64 // server closes seen
-	unmatched         int64
+	closes    int64 // server closes seen
+	unmatched int64
+	// ownErrors are a proxy's 502s that no close of the server's explains, with their
+	// gaps (-1 unexposed): the proxy's own errors, not the race (behindHop).
+	ownErrors         int64
+	ownGaps           []time.Duration
 	notifyLag         time.Duration
 	notifyN           int
 	closeLag, stopLag time.Duration
@@ -269,7 +349,12 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, f := range m.pending {
-		if !m.matchFailure(f) {
+		switch {
+		case m.throughHop && m.matchHop(f), !m.throughHop && m.matchFailure(f):
+		case m.throughHop && f.Gateway:
+			m.ownErrors++
+			m.ownGaps = append(m.ownGaps, f.Gap)
+		default:
 			m.unmatched++
 		}
 	}
@@ -278,7 +363,7 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 		m.matchWakeUp(w)
 	}
 	m.waiting = nil
-	r := matchResult{closes: m.closes, unmatched: m.unmatched}
+	r := matchResult{closes: m.closes, unmatched: m.unmatched, ownErrors: m.ownErrors, ownGaps: m.ownGaps}
 	var sum time.Duration
 	for _, b := range m.wakeUS.Distribution() {
 		if b.Count == 0 {

@@ -2,10 +2,12 @@ package matrix
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams"
 )
 
@@ -146,4 +148,72 @@ func TestMatcherExpiresByTheServersCloseWhenTheClientsAreUnseen(t *testing.T) {
 	if r := m.finish(0, time.Second); r.unmatched != 0 || r.closes != 10_000 {
 		t.Errorf("%d unmatched, %d closes: want the failure matched, every close counted", r.unmatched, r.closes)
 	}
+}
+
+// Behind a proxy a failure is explained by a close of any of the server's connections
+// made from hopLead before its request started to its end, whichever is recorded first;
+// a close explains one failure at most; a 502 nothing explains is the proxy's own error,
+// and any other failure nothing explains is unmatched.
+func TestMatcherBehindAProxyMatchesByTime(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := newCloseMatcher(time.Minute)
+	m.behindHop(10 * ms)
+	idle := func(port int, closed time.Duration) upstreams.CloseRecord {
+		return upstreams.CloseRecord{RemotePort: port, Reason: upstreams.ReasonIdle, Accepted: t0, Closed: t0.Add(closed)}
+	}
+	gw := func(start, end time.Duration, gap time.Duration) attack.StaleConn {
+		return attack.StaleConn{LocalPort: 50000, Start: t0.Add(start), End: t0.Add(end), Gap: gap, Gateway: true}
+	}
+	m.serverClose(idle(40001, 1000*ms))
+	m.failure(gw(1005*ms, 1007*ms, 200*ms)) // the close 5 ms before it started: the proxy had not seen the FIN
+	m.failure(gw(1005*ms, 1007*ms, 201*ms)) // the same close cannot explain a second 502: waits
+	m.failure(gw(2000*ms, 2003*ms, 202*ms)) // its close comes after its record, during the request
+	m.serverClose(idle(40002, 2001*ms))
+	m.serverClose(upstreams.CloseRecord{RemotePort: 40003, Reason: upstreams.ReasonPeer, Accepted: t0, Closed: t0.Add(3001 * ms)})
+	m.failure(gw(3000*ms, 3002*ms, 203*ms))                                                                  // only the proxy closed: its own error
+	m.failure(attack.StaleConn{LocalPort: 50001, Start: t0.Add(4000 * ms), End: t0.Add(4001 * ms), Gap: -1}) // an eof the load met with no close: unmatched
+	m.serverClose(idle(40004, 5050*ms))
+	m.failure(gw(5000*ms, 5002*ms, 204*ms)) // a close after its 502 came back explains nothing
+	m.wakeUp(50000, t0.Add(1001*ms))        // the load's watchers wake to the proxy, never matched
+	r := m.finish(0, time.Second)
+	if r.unmatched != 1 || r.ownErrors != 3 {
+		t.Fatalf("unmatched %d, own errors %d: want 1 and 3 (the second 502 at 1005 ms, the one at 3000 ms, the one at 5000 ms)", r.unmatched, r.ownErrors)
+	}
+	if want := []time.Duration{201 * ms, 203 * ms, 204 * ms}; !slices.Equal(r.ownGaps, want) {
+		t.Errorf("own errors' gaps %v, want %v", r.ownGaps, want)
+	}
+	if r.notifyN != 0 {
+		t.Errorf("%d wake-ups matched behind a proxy", r.notifyN)
+	}
+}
+
+// The proxy's own errors leave the cell's stale count, its reset rate and the race
+// curve, and are reported in hop.own_errors.
+func TestOwnErrorsLeaveTheStaleCount(t *testing.T) {
+	rec := attack.NewRecorder("c", nil)
+	rec.Gaps.Add(200*ms, true, false)
+	rec.Gaps.Add(201*ms, true, false)
+	c := results.Cell{Requests: 10, Stale: 2, Hop: &results.Hop{Kind: "nginx", BadGateway: 2}}
+	c.Finish()
+	ownErrors(&c, rec, matchResult{ownErrors: 1, ownGaps: []time.Duration{201 * ms}})
+	if c.Stale != 1 || c.Hop.OwnErrors != 1 || c.ResetRate != 0.1 {
+		t.Fatalf("stale %d, own errors %d, reset rate %g: want 1, 1, 0.1", c.Stale, c.Hop.OwnErrors, c.ResetRate)
+	}
+	for b := range rec.Gaps.Buckets() {
+		if want := int64(b2i(b.Gap == 200*ms)); b.Stale != want {
+			t.Errorf("gap %v: %d stale, want %d", b.Gap, b.Stale, want)
+		}
+	}
+	direct := results.Cell{Requests: 10, Stale: 2}
+	ownErrors(&direct, rec, matchResult{ownErrors: 1})
+	if direct.Stale != 2 {
+		t.Errorf("a cell without a proxy lost a stale failure: %d", direct.Stale)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -45,8 +45,8 @@ func TestCellBehindAProxyMeasuresTheProxysPool(t *testing.T) {
 	if f.ResetWrite+f.ResetRead+f.EOF != 0 || c.Server.UnmatchedFailures != 0 || c.NewConns != 1 {
 		t.Errorf("failures %+v, unmatched %d, new conns %d: the load's one connection to the proxy must never race", f, c.Server.UnmatchedFailures, c.NewConns)
 	}
-	if c.Stale != f.BadGateway || c.Hop.BadGateway != f.BadGateway {
-		t.Errorf("stale %d, bad_gateway %d, nginx's 502s %d: want each 502 the cell's stale failure", c.Stale, f.BadGateway, c.Hop.BadGateway)
+	if c.Stale != f.BadGateway || c.Hop.BadGateway != f.BadGateway || c.Hop.OwnErrors != 0 {
+		t.Errorf("stale %d, bad_gateway %d, nginx's 502s %d, its own errors %d: want each 502 the cell's stale failure, explained by an idle close of the builtin's", c.Stale, f.BadGateway, c.Hop.BadGateway, c.Hop.OwnErrors)
 	}
 	// nginx watches its idle upstream connections and replays only idempotent methods:
 	// a POST is never replayed, so the model predicts no retry.

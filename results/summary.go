@@ -63,7 +63,9 @@ type Server struct {
 	// the race seen from the server.
 	ClosesWithUnread int64 `json:"closes_with_unread"`
 	// UnmatchedFailures counts client stale failures with no idle close by the server on
-	// the same connection (matched by the client's local port). Non-zero means the harness
+	// the same connection (matched by the client's local port; behind a proxy, by time:
+	// a close of any of the proxy's connections while the request was under way, and a
+	// 502 left over is the proxy's own error, hop.own_errors). Non-zero means the harness
 	// or the client did something the model does not explain; -1 means the upstream cannot
 	// see its own closes (nginx, uvicorn, node), so nothing was matched.
 	UnmatchedFailures int64 `json:"unmatched_failures"`
@@ -134,6 +136,10 @@ type Hop struct {
 	// UpstreamRetries are its tries on the upstream beyond one a request: replays the
 	// caller never saw (nginx's proxy_next_upstream).
 	UpstreamRetries int64 `json:"upstream_retries"`
+	// OwnErrors are its 502s, 503s and 504s that no idle close of the upstream's
+	// explains (the upstream's view matched by time): the proxy's own errors, which the
+	// cell does not count as stale. Present where the upstream was seen.
+	OwnErrors int64 `json:"own_errors,omitempty"`
 }
 
 // Wire is a cell's capture of the server's segments.
