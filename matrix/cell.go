@@ -30,8 +30,11 @@ import (
 type CellSpec struct {
 	Strategy string
 	Upstream string // an upstream spec: "builtin", "builtin:close=rst,advertise=off"
-	Skew     string
-	Latency  string // latency path: "0" (loopback), "2ms" (delay proxy), "netem:2ms"
+	// Target says the server is one idlerace did not start (attack --target, probe):
+	// Upstream is then ignored, and the cell's upstream reads "external".
+	Target  bool
+	Skew    string
+	Latency string // latency path: "0" (loopback), "2ms" (delay proxy), "netem:2ms"
 	// Proxy is a hop spec ("nginx:keepalive_timeout=4s"; "" or "none" for no hop): a
 	// reverse proxy between the load and the upstream, whose pool is then under test.
 	Proxy string
@@ -125,13 +128,13 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	if !p.Proxy.IsNone() && p.Latency.Netem {
 		return nil, bad(fmt.Errorf("proxy %s with latency %s: the netem path's namespace holds only the builtin upstream; use the delay proxy (latency %s)", p.Proxy.Raw, p.Latency, chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
 	}
-	if s.Upstream == "external" {
-		p.Upstream = Upstream{Kind: "external"}
+	if s.Target {
+		p.Upstream = externalUpstream
 	} else if p.Upstream, err = ParseUpstream(s.Upstream); err != nil {
 		return nil, bad(err)
 	}
-	if p.Latency.Netem && p.Upstream.Kind != "builtin" {
-		return nil, bad(fmt.Errorf("latency %s with upstream %s: the netem path runs the server inside a network namespace, which only the builtin upstream supports so far (use the delay proxy: latency %s)", p.Latency, p.Upstream, chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
+	if p.Latency.Netem && !p.Upstream.Props.Listens {
+		return nil, bad(fmt.Errorf("latency %s with upstream %s: the netem path runs the server inside a network namespace, and only %s can listen there (use the delay proxy: latency %s)", p.Latency, p.Upstream, listeningKinds(), chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
 	}
 	if p.Upstream.Real() {
 		name := p.Skew.String()

@@ -87,7 +87,7 @@ func ProbeWindows(ctx context.Context, res *probe.Result, method string, header 
 		if progress != nil {
 			progress("race window: "+s, time.Duration(p.Periods+1)*(p.T+p.Width))
 		}
-		cp, err := Prepare(CellSpec{Strategy: s, Upstream: "external", Skew: "none", Latency: "0", Load: load,
+		cp, err := Prepare(CellSpec{Strategy: s, Target: true, Skew: "none", Latency: "0", Load: load,
 			IdleTimeout: p.T, Method: method, Header: header, Body: body, Seed: 1})
 		if err != nil {
 			return err

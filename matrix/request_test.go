@@ -70,7 +70,7 @@ func TestCellRequestIsWhatTheServerReceives(t *testing.T) {
 		_, _ = w.Write([]byte("ok"))
 	}))
 	defer srv.Close()
-	p, err := matrix.Prepare(matrix.CellSpec{Strategy: "blind", Upstream: "external", Skew: "none", Latency: "0",
+	p, err := matrix.Prepare(matrix.CellSpec{Strategy: "blind", Target: true, Skew: "none", Latency: "0",
 		Load: "sweep:lanes=1,requests=3,duration=1m", IdleTimeout: 50 * time.Millisecond, Wire: matrix.WireOff,
 		Method: "PUT", Path: "/orders?tenant=7", Header: http.Header{"X-Tenant": {"7"}}, Body: []byte("hello")})
 	if err != nil {

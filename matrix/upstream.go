@@ -21,19 +21,23 @@ type Upstream struct {
 	MaxRequests   int
 	ResponseBytes int
 	ServiceTime   time.Duration
+	// Props are what the kind declared of itself (upstreams.Properties).
+	Props upstreams.Properties
 }
+
+// externalUpstream is the upstream of a cell whose server idlerace did not start
+// (CellSpec.Target): nothing to start or configure, and the skew the user told is the
+// model's, as for a server that draws its own.
+var externalUpstream = Upstream{Kind: "external", Props: upstreams.Properties{DrawsSkews: true}}
 
 // ParseUpstream reads an upstream spec.
 func ParseUpstream(text string) (Upstream, error) {
 	parts := strings.Split(strings.TrimSpace(text), "+")
 	kind, args, _ := strings.Cut(strings.TrimSpace(parts[0]), ":")
-	known := upstreams.Kinds()
-	sort.Strings(known)
-	found := false
-	for _, k := range known {
-		found = found || k == kind
-	}
+	props, found := upstreams.PropertiesOf(kind)
 	if !found {
+		known := upstreams.Kinds()
+		sort.Strings(known)
 		return Upstream{}, fmt.Errorf("upstream %q: unknown kind %q (known: %s)", text, kind, strings.Join(known, ", "))
 	}
 	const usage = "KIND[:close=fin|rst,advertise=D|off,max-requests=N,response-bytes=N,service-time=D][+FAULT...]"
@@ -44,7 +48,7 @@ func ParseUpstream(text string) (Upstream, error) {
 	if err != nil {
 		return fail(err)
 	}
-	u := Upstream{Kind: kind}
+	u := Upstream{Kind: kind, Props: props}
 	mode, err := o.Enum("close", "fin", "fin", "rst")
 	if err != nil {
 		return fail(err)
@@ -81,9 +85,23 @@ func ParseUpstream(text string) (Upstream, error) {
 	return u, nil
 }
 
+// listeningKinds names the upstream kinds that can run inside a netem namespace.
+func listeningKinds() string {
+	var l []string
+	for _, k := range upstreams.Kinds() {
+		if p, _ := upstreams.PropertiesOf(k); p.Listens {
+			l = append(l, k)
+		}
+	}
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
 // Real reports whether the kind is a real server: it cannot draw skews, so the skew
 // becomes its configured timeout, and its closes are measured before each cell.
-func (u Upstream) Real() bool { return u.Kind != "builtin" && u.Kind != "external" }
+func (u Upstream) Real() bool { return !u.Props.DrawsSkews }
 
 // String is the canonical spec: the kind alone when every option is at its default.
 func (u Upstream) String() string {

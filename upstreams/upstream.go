@@ -187,29 +187,55 @@ type CloseRecord struct {
 	Reset bool
 }
 
+// Properties are what a kind declares of itself, so that the code composing a cell asks
+// them rather than switching on the kind's name.
+type Properties struct {
+	// DrawsSkews says the kind draws each connection's timeout from Config.Skew (the
+	// builtin). A kind that does not is a real server with one configured timeout: a
+	// cell's skew can only offset it (none or offset:D), and its closes are measured
+	// rather than known.
+	DrawsSkews bool
+	// Listens says the kind makes its listener with Config.Listen, so that it can run
+	// inside a netem namespace.
+	Listens bool
+}
+
+type kind struct {
+	props Properties
+	start func(ctx context.Context, cfg Config) (Upstream, error)
+}
+
 var (
 	kindsMu sync.RWMutex
-	kinds   = map[string]func(ctx context.Context, cfg Config) (Upstream, error){}
+	kinds   = map[string]kind{}
 )
 
-// Register makes an upstream kind available to Start. It is called from the kind's init;
-// registering an empty name, a nil start or a name twice panics.
-func Register(kind string, start func(ctx context.Context, cfg Config) (Upstream, error)) {
-	if kind == "" || start == nil {
-		panic(fmt.Sprintf("upstreams: Register(%q): empty kind or nil start", kind))
+// Register makes an upstream kind available to Start, with its properties. It is called
+// from the kind's init; registering an empty name, a nil start or a name twice panics.
+func Register(name string, props Properties, start func(ctx context.Context, cfg Config) (Upstream, error)) {
+	if name == "" || start == nil {
+		panic(fmt.Sprintf("upstreams: Register(%q): empty kind or nil start", name))
 	}
 	kindsMu.Lock()
 	defer kindsMu.Unlock()
-	if _, dup := kinds[kind]; dup {
-		panic(fmt.Sprintf("upstreams: Register(%q) called twice", kind))
+	if _, dup := kinds[name]; dup {
+		panic(fmt.Sprintf("upstreams: Register(%q) called twice", name))
 	}
-	kinds[kind] = start
+	kinds[name] = kind{props: props, start: start}
+}
+
+// PropertiesOf returns what a registered kind declared of itself.
+func PropertiesOf(name string) (Properties, bool) {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	k, ok := kinds[name]
+	return k.props, ok
 }
 
 // RegisterStart registers a kind by its own Start, which returns the kind's server type:
 // a failed start becomes a nil Upstream, never a typed nil in the interface.
-func RegisterStart[S Upstream](kind string, start func(ctx context.Context, cfg Config) (S, error)) {
-	Register(kind, func(ctx context.Context, cfg Config) (Upstream, error) {
+func RegisterStart[S Upstream](kind string, props Properties, start func(ctx context.Context, cfg Config) (S, error)) {
+	Register(kind, props, func(ctx context.Context, cfg Config) (Upstream, error) {
 		s, err := start(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -222,7 +248,7 @@ func RegisterStart[S Upstream](kind string, start func(ctx context.Context, cfg 
 // start: when ctx is done the server shuts down as if Close were called.
 func Start(ctx context.Context, kind string, cfg Config) (Upstream, error) {
 	kindsMu.RLock()
-	start, ok := kinds[kind]
+	k, ok := kinds[kind]
 	kindsMu.RUnlock()
 	if !ok {
 		known := Kinds()
@@ -231,7 +257,7 @@ func Start(ctx context.Context, kind string, cfg Config) (Upstream, error) {
 		}
 		return nil, fmt.Errorf("upstream %q: unknown kind (known: %s)", kind, strings.Join(known, ", "))
 	}
-	u, err := start(ctx, cfg)
+	u, err := k.start(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", kind, err)
 	}

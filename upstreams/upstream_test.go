@@ -21,13 +21,13 @@ func (f *fakeUpstream) Closes() []CloseRecord { return nil }
 func (f *fakeUpstream) Close() error          { return nil }
 
 func init() {
-	Register("fake", func(_ context.Context, cfg Config) (Upstream, error) {
+	Register("fake", Properties{}, func(_ context.Context, cfg Config) (Upstream, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}
 		return &fakeUpstream{cfg: cfg}, nil
 	})
-	Register("broken", func(context.Context, Config) (Upstream, error) { return nil, nil })
+	Register("broken", Properties{}, func(context.Context, Config) (Upstream, error) { return nil, nil })
 }
 
 func TestStartUsesRegisteredKind(t *testing.T) {
@@ -69,7 +69,7 @@ func TestRegisterTwicePanics(t *testing.T) {
 			t.Error("registering fake twice did not panic")
 		}
 	}()
-	Register("fake", func(context.Context, Config) (Upstream, error) { return nil, errors.New("x") })
+	Register("fake", Properties{}, func(context.Context, Config) (Upstream, error) { return nil, errors.New("x") })
 }
 
 func TestCheckLoopback(t *testing.T) {

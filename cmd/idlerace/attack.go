@@ -48,7 +48,7 @@ Targets outside loopback need --allow-remote: this is a tool for breaking connec
 			}
 			target := req.URL
 			p, err := matrix.Prepare(matrix.CellSpec{
-				Strategy: strategy, Upstream: "external", Skew: skew, Latency: latency, Proxy: proxy, Load: load,
+				Strategy: strategy, Target: true, Skew: skew, Latency: latency, Proxy: proxy, Load: load,
 				IdleTimeout: idleTimeout, Method: req.Method, Header: req.Header, Body: req.Body, Targets: req.Targets,
 				Seed: 1, RequestTimeout: timeout, Wire: wireMode,
 			})

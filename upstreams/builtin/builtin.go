@@ -80,7 +80,9 @@ const (
 	preciseSlots       = 64
 )
 
-func init() { upstreams.RegisterStart(Kind, Start) }
+func init() {
+	upstreams.RegisterStart(Kind, upstreams.Properties{DrawsSkews: true, Listens: true}, Start)
+}
 
 // Server is a running builtin upstream. It implements upstreams.Upstream.
 type Server struct {

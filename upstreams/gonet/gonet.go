@@ -57,7 +57,7 @@ const StatsPath = "/_idlerace/stats"
 // their connections.
 const shutdownGrace = 3 * time.Second
 
-func init() { upstreams.RegisterStart(Kind, Start) }
+func init() { upstreams.RegisterStart(Kind, upstreams.Properties{}, Start) }
 
 // Server is a running gonet upstream. It implements upstreams.Upstream.
 type Server struct {

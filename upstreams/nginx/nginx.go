@@ -55,7 +55,7 @@ var extraConf string
 // parser refuses parameters longer than its 4 KiB buffer ("too long parameter").
 const maxLiteral = 2048
 
-func init() { upstreams.RegisterStart(Kind, Start) }
+func init() { upstreams.RegisterStart(Kind, upstreams.Properties{}, Start) }
 
 // Server is a running nginx. It implements upstreams.Upstream, through real.Server but
 // for Stats:

@@ -53,7 +53,7 @@ var binary = "/usr/bin/node"
 // extraArgs, set by tests, go to node before the script.
 var extraArgs []string
 
-func init() { upstreams.RegisterStart(Kind, Start) }
+func init() { upstreams.RegisterStart(Kind, upstreams.Properties{}, Start) }
 
 // Server is a running node. It implements upstreams.Upstream through real.App:
 //

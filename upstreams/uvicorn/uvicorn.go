@@ -48,7 +48,7 @@ var python = "/usr/bin/python3"
 // extraArgs, set by tests, are appended to uvicorn's command line.
 var extraArgs []string
 
-func init() { upstreams.RegisterStart(Kind, Start) }
+func init() { upstreams.RegisterStart(Kind, upstreams.Properties{}, Start) }
 
 // Server is a running uvicorn. It implements upstreams.Upstream through real.App:
 //
