@@ -238,33 +238,14 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 			jitter = append(jitter, c-configured)
 		}
 	}
-	target := up.URL() + "/"
-	var proxy *chaos.DelayProxy
-	if !p.Latency.IsZero() && !p.Latency.Netem {
-		// The delay proxy sits between client and upstream, delaying bytes, FIN and RST
-		// alike by d in each direction.
-		proxy, err = chaos.StartDelayProxy(ctx, strings.TrimPrefix(up.URL(), "http://"), p.Latency.Delay, p.Latency.Jitter, s.Seed+uint64(s.Repeat))
-		if err != nil {
-			_ = up.Close()
-			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
-		}
-		target = "http://" + proxy.Addr() + "/"
+	// The chain in front of the upstream: the load talks to its front.
+	path, err := startPath(ctx, p, strings.TrimPrefix(up.URL(), "http://"), s.Seed+uint64(s.Repeat))
+	if err != nil {
+		_ = up.Close()
+		return nil, err
 	}
-	var hop hops.Hop
-	if !p.Proxy.IsNone() {
-		// The reverse proxy fronts the path to the upstream (the delay proxy, if any);
-		// the load talks to it, and its pool to the upstream is the one that races.
-		hop, err = p.Proxy.Start(ctx, hops.Config{Upstream: target})
-		if err != nil {
-			if proxy != nil {
-				_ = proxy.Close()
-			}
-			_ = up.Close()
-			return nil, err
-		}
-		defer hop.Close()
-		target = hop.URL() + "/"
-	}
+	defer path.close()
+	target := "http://" + path.front + "/"
 	// The server's closes are matched with the client's failures and wake-ups as they
 	// come, so that a cell of any length keeps only what is still unmatched.
 	rt := s.RequestTimeout
@@ -298,9 +279,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	var feed *closeFeed
 	var matcher *closeMatcher
 	if streaming {
-		feed = feedMatcher(streamer, lifetime, proxy)
+		feed = feedMatcher(streamer, lifetime, path.delay)
 		matcher = feed.matcher
-		if hop != nil {
+		if path.hop != nil {
 			matcher.behindHop(hopLead(s.IdleTimeout))
 		}
 	}
@@ -322,13 +303,10 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		}
 		wireStats = &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread}
 	}
-	oneWay := p.Latency.Delay + p.Latency.Jitter/2
-	if proxy != nil {
-		// The proxy's own scheduling adds to d; the model is told the delay the path
-		// really had.
-		oneWay += proxy.MeanLateness()
-		_ = proxy.Close()
-	}
+	// The delay proxy's own scheduling adds to d; the model is told the delay the path
+	// really had.
+	oneWay := path.oneWay(p.Latency)
+	path.stopDelay()
 	if err != nil {
 		_ = up.Close()
 		return nil, err
@@ -355,7 +333,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if feed != nil {
 		out.Cell.Server.IdleCloseMS = feed.spread()
 	}
-	retries, err := hopAccount(hop, p.Proxy, &out.Cell)
+	retries, err := hopAccount(path.hop, p.Proxy, &out.Cell)
 	if err != nil {
 		return nil, err
 	}
@@ -417,39 +395,21 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	if capture != nil {
 		defer capture.Stop()
 	}
-	var proxy *chaos.DelayProxy
-	if !p.Latency.IsZero() {
-		if p.Latency.Netem {
-			return nil, fmt.Errorf("latency %s: the netem path needs the server inside idlerace's namespace; against a target use the delay proxy (latency 2ms)", p.Latency)
-		}
-		u, err := url.Parse(target)
-		if err != nil {
-			return nil, err
-		}
-		proxy, err = chaos.StartDelayProxy(ctx, u.Host, p.Latency.Delay, p.Latency.Jitter, p.Spec.Seed)
-		if err != nil {
-			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
-		}
-		defer proxy.Close()
-		u.Host = proxy.Addr()
-		target = u.String()
+	if p.Latency.Netem {
+		return nil, fmt.Errorf("latency %s: the netem path needs the server inside idlerace's namespace; against a target use the delay proxy (latency 2ms)", p.Latency)
 	}
-	var hop hops.Hop
-	if !p.Proxy.IsNone() {
-		// As in a cell: the load talks to the reverse proxy, whose pool to the target races.
-		u, err := url.Parse(target)
-		if err != nil {
-			return nil, err
-		}
-		hop, err = p.Proxy.Start(ctx, hops.Config{Upstream: "http://" + u.Host})
-		if err != nil {
-			return nil, err
-		}
-		defer hop.Close()
-		h, _ := url.Parse(hop.URL())
-		u.Host = h.Host
-		target = u.String()
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
 	}
+	// As in a cell: the load talks to the chain's front, whose pool to the target races.
+	path, err := startPath(ctx, p, u.Host, p.Spec.Seed)
+	if err != nil {
+		return nil, err
+	}
+	defer path.close()
+	u.Host = path.front
+	target = u.String()
 	var feed *closeFeed
 	var matcher *closeMatcher
 	if capture != nil {
@@ -457,9 +417,9 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		if rt <= 0 {
 			rt = pool.DefaultRequestTimeout
 		}
-		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, proxy)
+		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, path.delay)
 		matcher = feed.matcher
-		if hop != nil {
+		if path.hop != nil {
 			matcher.behindHop(hopLead(p.Spec.IdleTimeout))
 		}
 	}
@@ -469,7 +429,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		return nil, err
 	}
 	out.Cell.Server = results.Server{View: view, UnmatchedFailures: -1}
-	oneWay := p.Latency.Delay + p.Latency.Jitter/2
+	oneWay := path.oneWay(p.Latency)
 	var m matchResult
 	if capture != nil {
 		ws, err := capture.Stop()
@@ -487,7 +447,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			IdleCloseMS: feed.spread(),
 		}
 	}
-	retries, err := hopAccount(hop, p.Proxy, &out.Cell)
+	retries, err := hopAccount(path.hop, p.Proxy, &out.Cell)
 	if err != nil {
 		return nil, err
 	}
