@@ -265,7 +265,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	streamer, streaming := up.(upstreams.CloseStreamer)
 	view := viewSelf
 	var capture *wire.Capture
-	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil); !wanted && !streaming {
+	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.hop != nil); !wanted && !streaming {
 		view = why
 	} else if wanted && ns == nil {
 		capture, why = startCapture(up, configured, pcap)
@@ -301,7 +301,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		if cerr != nil && err == nil {
 			err = fmt.Errorf("upstream %s: %w", u, cerr)
 		}
-		wireStats = &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread}
+		wireStats = wireOf(ws)
 	}
 	// The delay proxy's own scheduling adds to d; the model is told the delay the path
 	// really had.
@@ -363,6 +363,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
 		out.Cell.NotifySamples = m.notifyN
 	}
+	if lag, ok := peerNotice(&out.Cell, path.hop != nil); ok {
+		notify = lag
+	}
 	if measured != nil && feed != nil {
 		// The model of a real server: the idle closes it made under this cell's load,
 		// rather than the few measured on idle connections before it, once there are
@@ -387,7 +390,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
 	// A server on loopback is seen on the wire, as the real kinds are.
 	capture, view := (*wire.Capture)(nil), ""
-	if wanted, why := wantCapture(p.Spec.Wire, false, false); wanted {
+	if wanted, why := wantCapture(p.Spec.Wire, false, false, false); wanted {
 		capture, view = captureURL(target, p.Spec.IdleTimeout, nil)
 	} else {
 		view = why
@@ -443,7 +446,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			Executed: st.Executed, UnmatchedFailures: m.unmatched,
 			CloseLateUS: results.LatencyUS{P50: st.CloseLateP50US, P99: st.CloseLateP99US, Max: st.CloseLateMaxUS},
 			View:        view,
-			Wire:        &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread},
+			Wire:        wireOf(ws),
 			IdleCloseMS: feed.spread(),
 		}
 	}
@@ -453,7 +456,8 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	}
 	ownErrors(&out.Cell, rec, m)
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
-	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay})
+	notify, _ := peerNotice(&out.Cell, path.hop != nil)
+	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, notify: notify})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
 }

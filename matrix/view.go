@@ -33,14 +33,38 @@ const (
 
 // wantCapture says whether a cell captures: auto where the server keeps no account of
 // its own or a pcap is asked for; why is the view when it does not.
-func wantCapture(mode string, selfView, pcap bool) (bool, string) {
+func wantCapture(mode string, selfView, pcap, hop bool) (bool, string) {
 	switch mode {
 	case WireOff:
 		return false, viewNone("--wire off: no packet capture")
 	case WireOn:
 		return true, ""
 	}
-	return !selfView || pcap, ""
+	// Behind a proxy the wire shows what no server's account can: how soon the proxy's
+	// pool answers an idle close (its race window, for the model) and its hidden replays.
+	return !selfView || pcap || hop, ""
+}
+
+// peerNotice is, behind a proxy, how long the proxy's pool took to answer the upstream's
+// idle closes with its own FIN (the wire's mean), and how many it answered: the window
+// of a pool that watches, which the model would otherwise take from the load's own
+// watchers (none behind a proxy) or assume.
+func peerNotice(c *results.Cell, hop bool) (time.Duration, bool) {
+	w := c.Server.Wire
+	if !hop || w == nil || w.PeerCloses == 0 {
+		return 0, false
+	}
+	c.NotifyLagUS, c.NotifySamples = w.PeerCloseLagUS, int(w.PeerCloses)
+	return time.Duration(w.PeerCloseLagUS * float64(time.Microsecond)), true
+}
+
+// wireOf is a capture's account as the cell carries it.
+func wireOf(ws wire.Stats) *results.Wire {
+	w := &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread, PeerCloses: ws.PeerCloses}
+	if ws.PeerCloses > 0 {
+		w.PeerCloseLagUS = float64(ws.PeerCloseLag) / float64(ws.PeerCloses) / float64(time.Microsecond)
+	}
+	return w
 }
 
 // viewNone is the view of a cell without one, and why: "none (not root: no packet

@@ -226,6 +226,10 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		s.Wire.ServerRSTs += t.Wire.ServerRSTs
 		s.Wire.LateRequests += t.Wire.LateRequests
 		s.Wire.ClosesWithUnread += t.Wire.ClosesWithUnread
+		if n := s.Wire.PeerCloses + t.Wire.PeerCloses; n > 0 {
+			s.Wire.PeerCloseLagUS = (s.Wire.PeerCloseLagUS*float64(s.Wire.PeerCloses) + t.Wire.PeerCloseLagUS*float64(t.Wire.PeerCloses)) / float64(n)
+			s.Wire.PeerCloses = n
+		}
 	}
 	s.IdleCloseMS = MergeSpread(s.IdleCloseMS, t.IdleCloseMS)
 	s.CloseLateUS.Max = max(s.CloseLateUS.Max, t.CloseLateUS.Max)

@@ -156,6 +156,11 @@ type Wire struct {
 	// ClosesWithUnread are the server's closes, as the wire saw them, that found
 	// request bytes waiting (with view wire, the same as server.closes_with_unread).
 	ClosesWithUnread int64 `json:"closes_with_unread"`
+	// PeerCloses are the server's idle closes that the client answered with its own FIN
+	// before sending anything more, and PeerCloseLagUS the mean time it took (µs): how
+	// long a watching client, a proxy's pool behind a hop, takes to see a close.
+	PeerCloses     int64   `json:"peer_closes,omitempty"`
+	PeerCloseLagUS float64 `json:"peer_close_lag_us,omitempty"`
 }
 
 // Cell is one measured combination.

@@ -45,7 +45,8 @@ func exchange(t *testing.T, c net.Conn, r *bufio.Reader) {
 // The wire sees what net/http's server says of itself: every connection it accepted,
 // every request, every idle close on the same client port, each after that
 // connection's last response; and what the server cannot say: that its closes were
-// FINs, and that a request written after the FIN arrived too late (answered by a RST).
+// FINs, that a request written after the FIN arrived too late (answered by a RST), and
+// how soon each client that saw the FIN closed its end.
 func TestWireSeesTheServersOwnCloses(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: capturing needs CAP_NET_RAW (run as root)")
@@ -88,6 +89,8 @@ func TestWireSeesTheServersOwnCloses(t *testing.T) {
 		}
 		if i == 0 {
 			late = c
+		} else {
+			c.Close() // the client answers the idle close with its own FIN, sending nothing
 		}
 	}
 	// A request into a connection the server has closed: its kernel answers with a RST.
@@ -135,6 +138,11 @@ func TestWireSeesTheServersOwnCloses(t *testing.T) {
 	}
 	if st.ServerFINs != conns || st.ServerRSTs != 0 || st.LateRequests != 1 || st.Drops != 0 {
 		t.Errorf("wire %+v: want %d FINs, no RST close, 1 late request, no drops", st, conns)
+	}
+	// Each client but the late one closed its end after reading the FIN: the wire times
+	// how long each took (the one that wrote first is no notice of the close).
+	if st.PeerCloses != conns-1 || st.PeerCloseLag <= 0 {
+		t.Errorf("wire %+v: want %d peer closes after the server's, in a positive time", st, conns-1)
 	}
 	t.Logf("wire: %+v; recorder: %+v", st, ws)
 	// The pcap holds each segment the tracker saw, once.

@@ -29,6 +29,12 @@ type Stats struct {
 	// ClosesWithUnread are server closes (idle or not) with request bytes that had
 	// arrived after the last response: the race, from the server's side.
 	ClosesWithUnread int64 `json:"closes_with_unread"`
+	// PeerCloses counts the server's idle closes the client answered with its own FIN
+	// before it sent anything more, and PeerCloseLag is the sum of the times it took:
+	// how long a client that watches its idle connections (a proxy's pool, most of all)
+	// takes to see the close, its race window, read off the wire.
+	PeerCloses   int64         `json:"peer_closes"`
+	PeerCloseLag time.Duration `json:"peer_close_lag_ns"`
 }
 
 // conn is one connection's state, by client port.
@@ -39,6 +45,7 @@ type conn struct {
 	serverClosed        bool
 	clientClosed        bool
 	late                bool
+	idleClosed          time.Time // the server's idle close, while the client has not answered it
 }
 
 // tracker turns segments into closes. Not safe for concurrent use: one capture
@@ -93,6 +100,11 @@ func (t *tracker) fromClient(c *conn, s segment) {
 			t.rec.CountExecution("")
 		}
 	}
+	if s.fin && !c.clientClosed && !c.late && !c.idleClosed.IsZero() {
+		// The client saw the idle close and closed its end, sending nothing first.
+		t.stats.PeerCloses++
+		t.stats.PeerCloseLag += s.at.Sub(c.idleClosed)
+	}
 	if (s.fin || s.rst) && !c.clientClosed {
 		c.clientClosed = true
 		if s.rst && !c.serverClosed {
@@ -123,6 +135,9 @@ func (t *tracker) fromServer(c *conn, s segment) {
 		// Idle long enough to be the idle timeout, or the timeout is unknown. A request
 		// waiting here met the close: the race, from the server's side.
 		t.close(c, s, upstreams.ReasonIdle)
+		if !s.rst {
+			c.idleClosed = s.at
+		}
 	default:
 		t.close(c, s, upstreams.ReasonServer)
 	}
