@@ -100,6 +100,20 @@ func (l Latency) String() string {
 	return b.String()
 }
 
+// Hop is the latency path as a hop spec (package hops): "" for plain loopback,
+// "delay:delay=2ms,jitter=500µs" for the delay proxy, "netem:delay=2ms,jitter=0s" for
+// netem's namespace.
+func (l Latency) Hop() string {
+	if l.IsZero() {
+		return ""
+	}
+	kind := "delay"
+	if l.Netem {
+		kind = "netem"
+	}
+	return fmt.Sprintf("%s:delay=%s,jitter=%s", kind, l.Delay, l.Jitter)
+}
+
 // IsZero reports whether l is no added latency at all: plain loopback, no proxy, no
 // namespace. "netem:0" is not zero: it still runs in a namespace.
 func (l Latency) IsZero() bool { return l == Latency{} }

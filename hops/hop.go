@@ -1,16 +1,20 @@
 // Package hops is what sits between the load and the upstream: a reverse proxy whose
-// upstream pool is then the pool under test. A hop kind registers itself by name with
-// the options it takes, named as the proxy names them (Toxiproxy's toxics are the
-// model); a cell's path is load → hop → upstream.
+// upstream pool is then the pool under test, and the latency path (the delay proxy, or
+// netem's namespace around the upstream). A hop kind registers itself by name with the
+// options it takes, named as the proxy names them (Toxiproxy's toxics are the model), and
+// declares its properties; a cell's path is load → hops → upstream, composed from the
+// upstream outwards.
 package hops
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/internal/spec"
@@ -43,10 +47,49 @@ type Stats struct {
 
 // Config is what every hop is started with.
 type Config struct {
-	// Upstream is the next hop's URL, "http://127.0.0.1:PORT".
+	// Upstream is the next hop's URL, "http://127.0.0.1:PORT" ("" for a hop that
+	// encloses the upstream: it starts first).
 	Upstream string
 	// Addr is where the hop listens ("" is a free loopback port).
 	Addr string
+	// Seed draws whatever the hop draws (the delay proxy's jitter).
+	Seed uint64
+}
+
+// Properties are what a hop kind declares of itself, for the code that composes a
+// cell's path (no switch on a kind's name there).
+type Properties struct {
+	// Pools says the hop is an HTTP proxy with a pool of its own to the next hop: the
+	// pool under test. Its 502s are the cell's stale failures, matched to the upstream's
+	// closes by time (no port links the load's connections to its own), and its kind is
+	// offered as a --proxy.
+	Pools bool
+	// Encloses says the hop holds the upstream itself (netem's namespace): it starts
+	// before the upstream, which listens through it (Enclosure), and no other hop can
+	// sit between it and the upstream.
+	Encloses bool
+}
+
+// PortMapper is a hop that knows which of its client-side connections each of its
+// upstream-side ones carries: the upstream's closes are then matched by the load's port.
+type PortMapper interface {
+	ClientPort(upstreamSide int, accepted time.Time) (int, bool)
+}
+
+// Delays is a hop that delays what it carries, as the model takes it.
+type Delays interface {
+	// OneWay is its mean one-way delay of data, once the load is over (measured where
+	// it can be: the delay proxy's own lateness counts).
+	OneWay() time.Duration
+	// FINLead is how much sooner, on average, a FIN crosses it than data.
+	FINLead() time.Duration
+}
+
+// Enclosure is a hop that holds the upstream (Properties.Encloses): the upstream
+// listens through it and the load dials through it.
+type Enclosure interface {
+	Listen(network, addr string) (net.Listener, error)
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Kind is a registered hop kind.
@@ -56,6 +99,8 @@ type Kind struct {
 	Summary string
 	// Options names the options the kind takes, for the error that meets another.
 	Options []string
+	// Props is what the kind declares of itself.
+	Props Properties
 	// Parse reads the kind's options (the spec after "name:"), consuming each it knows,
 	// and returns a hop with them, ready to start.
 	Parse func(o *spec.Options) (Parsed, error)
@@ -89,25 +134,24 @@ func Register(k Kind) {
 	kinds[k.Name] = k
 }
 
-// Kinds lists the registered kinds' names, sorted.
+// Kinds lists the proxy kinds' names (Properties.Pools), sorted: what --proxy takes.
 func Kinds() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := make([]string, 0, len(kinds))
-	for k := range kinds {
-		out = append(out, k)
+	var out []string
+	for _, k := range List() {
+		out = append(out, k.Name)
 	}
-	slices.Sort(out)
 	return out
 }
 
-// List returns the registered kinds, sorted by name.
+// List returns the proxy kinds (Properties.Pools), sorted by name.
 func List() []Kind {
 	mu.RLock()
 	defer mu.RUnlock()
 	out := make([]Kind, 0, len(kinds))
 	for _, k := range kinds {
-		out = append(out, k)
+		if k.Props.Pools {
+			out = append(out, k)
+		}
 	}
 	slices.SortFunc(out, func(a, b Kind) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -123,8 +167,9 @@ func (k Kind) Usage() string {
 
 // Spec is a parsed hop spec: "nginx:keepalive_timeout=4s".
 type Spec struct {
-	Raw  string
-	Kind string
+	Raw   string
+	Kind  string
+	Props Properties
 	Parsed
 }
 
@@ -134,9 +179,15 @@ func (s Spec) IsNone() bool { return s.Kind == "" || s.Kind == None }
 // ErrUnknownKind is wrapped by Parse for a name no kind registered.
 var ErrUnknownKind = errors.New("unknown proxy kind")
 
-// Parse reads a hop spec: "none", or a kind's name with its options. An unknown kind or
-// option is an error naming it and what is accepted.
-func Parse(raw string) (Spec, error) {
+// Parse reads a proxy spec (--proxy, a matrix's proxies): "none", or a proxy kind's name
+// with its options. An unknown kind or option is an error naming it and what is
+// accepted.
+func Parse(raw string) (Spec, error) { return parse(raw, true) }
+
+// ParsePath reads the spec of any hop kind, the latency path's too ("delay:delay=2ms").
+func ParsePath(raw string) (Spec, error) { return parse(raw, false) }
+
+func parse(raw string, proxies bool) (Spec, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" || raw == None {
 		return Spec{Raw: None, Kind: None}, nil
@@ -145,7 +196,7 @@ func Parse(raw string) (Spec, error) {
 	mu.RLock()
 	k, ok := kinds[name]
 	mu.RUnlock()
-	if !ok {
+	if !ok || proxies && !k.Props.Pools {
 		return Spec{}, fmt.Errorf("proxy %q: %w (known: %s)", raw, ErrUnknownKind, strings.Join(append([]string{None}, Kinds()...), ", "))
 	}
 	o, err := spec.Parse(args)
@@ -160,7 +211,7 @@ func Parse(raw string) (Spec, error) {
 	if err := o.Unused(); err != nil {
 		return Spec{}, fmt.Errorf("proxy %q: %w %s", raw, err, takes)
 	}
-	return Spec{Raw: raw, Kind: name, Parsed: parsed}, nil
+	return Spec{Raw: raw, Kind: name, Props: k.Props, Parsed: parsed}, nil
 }
 
 // Start starts the hop s names in front of cfg.Upstream.

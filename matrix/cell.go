@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -75,6 +76,9 @@ type Prepared struct {
 	Load     attack.Load
 	Latency  chaos.Latency
 	Proxy    hops.Spec
+	// Path is the cell's chain of hops from the upstream outwards: the latency's (the
+	// delay proxy or netem), then the proxy's.
+	Path []hops.Spec
 	// offset is the skew's fixed offset, for real servers (configured = T + offset).
 	offset time.Duration
 }
@@ -125,7 +129,18 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	if p.Proxy, err = hops.Parse(s.Proxy); err != nil {
 		return nil, bad(err)
 	}
-	if !p.Proxy.IsNone() && p.Latency.Netem {
+	if h := p.Latency.Hop(); h != "" {
+		lh, err := hops.ParsePath(h)
+		if err != nil {
+			return nil, bad(fmt.Errorf("latency %s: %w", p.Latency, err))
+		}
+		p.Path = append(p.Path, lh)
+	}
+	if !p.Proxy.IsNone() {
+		p.Path = append(p.Path, p.Proxy)
+	}
+	encloses := slices.ContainsFunc(p.Path, func(h hops.Spec) bool { return h.Props.Encloses })
+	if encloses && len(p.Path) > 1 {
 		return nil, bad(fmt.Errorf("proxy %s with latency %s: the netem path's namespace holds only the builtin upstream; use the delay proxy (latency %s)", p.Proxy.Raw, p.Latency, chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
 	}
 	if s.Target {
@@ -133,7 +148,7 @@ func Prepare(s CellSpec) (*Prepared, error) {
 	} else if p.Upstream, err = ParseUpstream(s.Upstream); err != nil {
 		return nil, bad(err)
 	}
-	if p.Latency.Netem && !p.Upstream.Props.Listens {
+	if encloses && !p.Upstream.Props.Listens {
 		return nil, bad(fmt.Errorf("latency %s with upstream %s: the netem path runs the server inside a network namespace, and only %s can listen there (use the delay proxy: latency %s)", p.Latency, p.Upstream, listeningKinds(), chaos.Latency{Delay: p.Latency.Delay, Jitter: p.Latency.Jitter}))
 	}
 	if p.Upstream.Real() {
@@ -187,16 +202,13 @@ func RunCell(ctx context.Context, p *Prepared, enc vegeta.Encoder) (*Outcome, er
 func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Observer, pcap io.Writer) (*Outcome, error) {
 	s := p.Spec
 	u := p.Upstream
-	var ns *chaos.Netns
-	if p.Latency.Netem {
-		// The upstream lives in a private network namespace whose loopback carries the
-		// netem qdisc; the client dials into it. Removed when the cell ends, however.
-		var err error
-		if ns, err = chaos.NewNetemNamespace(ctx, p.Latency.Delay, p.Latency.Jitter); err != nil {
-			return nil, err
-		}
-		defer ns.Close()
+	// A hop that encloses the upstream (netem's namespace) comes first: the upstream
+	// listens inside it and the load dials into it. Removed when the cell ends, however.
+	path, err := encloseUpstream(ctx, p, s.Seed+uint64(s.Repeat))
+	if err != nil {
+		return nil, err
 	}
+	defer path.close()
 	configured, skew := s.IdleTimeout, p.Skew
 	if u.Real() {
 		// A real server has one timeout: the skew is the difference between what it is
@@ -214,7 +226,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		ResponseBytes: u.ResponseBytes,
 		ServiceTime:   u.ServiceTime,
 		RunDuration:   p.Load.Duration(s.IdleTimeout),
-		Listen:        nsListen(ns),
+		Listen:        path.listen(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u, err)
@@ -238,13 +250,11 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 			jitter = append(jitter, c-configured)
 		}
 	}
-	// The chain in front of the upstream: the load talks to its front.
-	path, err := startPath(ctx, p, strings.TrimPrefix(up.URL(), "http://"), s.Seed+uint64(s.Repeat))
-	if err != nil {
+	// The rest of the chain in front of the upstream: the load talks to its front.
+	if err := path.startInFront(ctx, p, strings.TrimPrefix(up.URL(), "http://"), s.Seed+uint64(s.Repeat)); err != nil {
 		_ = up.Close()
 		return nil, err
 	}
-	defer path.close()
 	target := "http://" + path.front + "/"
 	// The server's closes are matched with the client's failures and wake-ups as they
 	// come, so that a cell of any length keeps only what is still unmatched.
@@ -265,9 +275,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	streamer, streaming := up.(upstreams.CloseStreamer)
 	view := viewSelf
 	var capture *wire.Capture
-	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.hop != nil); !wanted && !streaming {
+	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil); !wanted && !streaming {
 		view = why
-	} else if wanted && ns == nil {
+	} else if wanted && path.enclosure() == nil {
 		capture, why = startCapture(up, configured, pcap)
 		switch {
 		case !streaming && capture != nil:
@@ -279,9 +289,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	var feed *closeFeed
 	var matcher *closeMatcher
 	if streaming {
-		feed = feedMatcher(streamer, lifetime, path.delay)
+		feed = feedMatcher(streamer, lifetime, path.mapper())
 		matcher = feed.matcher
-		if path.hop != nil {
+		if path.pool() != nil {
 			matcher.behindHop(hopLead(s.IdleTimeout))
 		}
 	}
@@ -293,7 +303,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		closeSkew = measured
 	}
 	located := s.IdleTimeout + skewQuantile(closeSkew, 0.5)
-	out, rec, err := measure(ctx, p, target, enc, obs, nsDial(ns), matcher, located)
+	out, rec, err := measure(ctx, p, target, enc, obs, path.dial(), matcher, located)
 	var wireStats *results.Wire
 	if capture != nil {
 		// Stopped before the server is: its shutdown's closes are no part of the cell.
@@ -305,8 +315,8 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	// The delay proxy's own scheduling adds to d; the model is told the delay the path
 	// really had.
-	oneWay := path.oneWay(p.Latency)
-	path.stopDelay()
+	oneWay, finLead := path.oneWay()
+	path.stopRelays()
 	if err != nil {
 		_ = up.Close()
 		return nil, err
@@ -333,7 +343,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if feed != nil {
 		out.Cell.Server.IdleCloseMS = feed.spread()
 	}
-	retries, err := hopAccount(path.hop, p.Proxy, &out.Cell)
+	retries, err := hopAccount(path.pool(), p.Proxy, &out.Cell)
 	if err != nil {
 		return nil, err
 	}
@@ -343,10 +353,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.Server.CloseSamples = len(jitter)
 		out.Cell.Server.KeepAlive = keepAlive
 	}
-	finPath := oneWay
-	if !p.Latency.Netem {
-		finPath -= p.Latency.Jitter / 2 // the proxy does not jitter FINs
-	}
+	finPath := oneWay - finLead // the delay proxy does not jitter FINs
 	var m matchResult
 	switch {
 	case streaming:
@@ -363,7 +370,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
 		out.Cell.NotifySamples = m.notifyN
 	}
-	if lag, ok := peerNotice(&out.Cell, path.hop != nil); ok {
+	if lag, ok := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch); ok {
 		notify = lag
 	}
 	if measured != nil && feed != nil {
@@ -377,9 +384,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
-		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, notify: notify, keepAlive: keepAlive, measuredKeepAlive: true})
+		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, finLead: finLead, notify: notify, keepAlive: keepAlive, measuredKeepAlive: true})
 	} else {
-		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, closeLag: closeLag, stopLag: stopLag, notify: notify})
+		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, notify: notify})
 	}
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
@@ -398,16 +405,18 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	if capture != nil {
 		defer capture.Stop()
 	}
-	if p.Latency.Netem {
-		return nil, fmt.Errorf("latency %s: the netem path needs the server inside idlerace's namespace; against a target use the delay proxy (latency 2ms)", p.Latency)
+	for _, h := range p.Path {
+		if h.Props.Encloses {
+			return nil, fmt.Errorf("latency %s: the netem path needs the server inside idlerace's namespace; against a target use the delay proxy (latency 2ms)", p.Latency)
+		}
 	}
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
 	}
 	// As in a cell: the load talks to the chain's front, whose pool to the target races.
-	path, err := startPath(ctx, p, u.Host, p.Spec.Seed)
-	if err != nil {
+	path := &cellPath{}
+	if err := path.startInFront(ctx, p, u.Host, p.Spec.Seed); err != nil {
 		return nil, err
 	}
 	defer path.close()
@@ -420,9 +429,9 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		if rt <= 0 {
 			rt = pool.DefaultRequestTimeout
 		}
-		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, path.delay)
+		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, path.mapper())
 		matcher = feed.matcher
-		if path.hop != nil {
+		if path.pool() != nil {
 			matcher.behindHop(hopLead(p.Spec.IdleTimeout))
 		}
 	}
@@ -432,7 +441,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		return nil, err
 	}
 	out.Cell.Server = results.Server{View: view, UnmatchedFailures: -1}
-	oneWay := path.oneWay(p.Latency)
+	oneWay, finLead := path.oneWay()
 	var m matchResult
 	if capture != nil {
 		ws, err := capture.Stop()
@@ -440,7 +449,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			return nil, fmt.Errorf("target %s: %w", target, err)
 		}
 		st := capture.Recorder().Stats()
-		m = feed.finish(oneWay-p.Latency.Jitter/2, p.Spec.IdleTimeout)
+		m = feed.finish(oneWay-finLead, p.Spec.IdleTimeout)
 		out.Cell.Server = results.Server{
 			Accepted: st.Accepted, IdleCloses: st.IdleCloses, ClosesWithUnread: st.ClosesWithUnread,
 			Executed: st.Executed, UnmatchedFailures: m.unmatched,
@@ -450,14 +459,14 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			IdleCloseMS: feed.spread(),
 		}
 	}
-	retries, err := hopAccount(path.hop, p.Proxy, &out.Cell)
+	retries, err := hopAccount(path.pool(), p.Proxy, &out.Cell)
 	if err != nil {
 		return nil, err
 	}
 	ownErrors(&out.Cell, rec, m)
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
-	notify, _ := peerNotice(&out.Cell, path.hop != nil)
-	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, notify: notify})
+	notify, _ := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch)
+	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, notify: notify})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
 }
@@ -573,6 +582,7 @@ func measure(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder
 type observed struct {
 	skew              chaos.Skew
 	oneWay            time.Duration
+	finLead           time.Duration // how much sooner a FIN crosses the path than data
 	closeLag, stopLag time.Duration
 	notify            time.Duration // the watchers' notify lag
 	// keepAlive is the Keep-Alive header a real server was seen to send ("" none);
@@ -611,10 +621,8 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		StopLag:     o.stopLag,
 		NotifyLag:   o.notify,
 	}
-	if !p.Latency.Netem {
-		// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.
-		params.FINLead = p.Latency.Jitter / 2
-	}
+	// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.
+	params.FINLead = o.finLead
 	b := p.Strategy.Behaviour()
 	if !p.Proxy.IsNone() {
 		// Behind a proxy the load's connections never idle out: the pool that races is
@@ -696,20 +704,6 @@ func Unmatched(failures []attack.StaleConn, closes []upstreams.CloseRecord) int6
 		}
 	}
 	return n
-}
-
-func nsListen(ns *chaos.Netns) func(network, addr string) (net.Listener, error) {
-	if ns == nil {
-		return nil
-	}
-	return ns.Listen
-}
-
-func nsDial(ns *chaos.Netns) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if ns == nil {
-		return nil
-	}
-	return ns.DialContext
 }
 
 // windowProbeSpan is how near the located close a gap must lie to probe the window.

@@ -2,76 +2,149 @@ package matrix
 
 import (
 	"context"
-	"fmt"
+	"net"
 	"strings"
 	"time"
 
-	"github.com/idlerace/idlerace/chaos"
 	"github.com/idlerace/idlerace/hops"
+	_ "github.com/idlerace/idlerace/hops/delay" // the latency paths, as hops
+	_ "github.com/idlerace/idlerace/hops/netem"
 )
 
-// cellPath is a cell's chain between the load and the upstream, composed from the
-// upstream outwards: the latency path's delay proxy in front of the upstream (it delays
-// bytes, FIN and RST alike by d each way, and knows which of its upstream-side
-// connections carries which of the client's), then the reverse proxy (the hop) in front
-// of that, whose pool to the upstream is then the one that races. netem is no link here:
-// it places the upstream itself in a namespace, so it comes before the upstream starts.
-// runCell and RunTarget compose the same chain in front of their server.
+// cellPath is a cell's chain of hops between the load and the upstream (Prepared.Path),
+// composed from the upstream outwards, each hop in front of the last: the latency path's
+// (the delay proxy, or netem's namespace, which encloses the upstream and so starts
+// before it), then the reverse proxy, whose pool to the upstream is then the one that
+// races. What each hop is, it declares (hops.Properties and the interfaces it
+// implements); runCell and RunTarget compose the same chain in front of their server.
 type cellPath struct {
-	delay *chaos.DelayProxy
-	hop   hops.Hop
-	// front is where the load connects: the outermost link's host:port, or the
-	// upstream's with no link.
+	started []pathHop // from the upstream outwards
+	// front is where the load connects: the outermost hop's host:port, or the
+	// upstream's with none in front of it.
 	front string
 }
 
-// startPath starts p's links in front of upstream (host:port); on an error nothing it
-// started is left.
-func startPath(ctx context.Context, p *Prepared, upstream string, seed uint64) (*cellPath, error) {
-	cp := &cellPath{front: upstream}
-	if !p.Latency.IsZero() && !p.Latency.Netem {
-		d, err := chaos.StartDelayProxy(ctx, upstream, p.Latency.Delay, p.Latency.Jitter, seed)
-		if err != nil {
-			return nil, fmt.Errorf("latency %s: %w", p.Latency, err)
+// pathHop is a started hop with what its kind declared.
+type pathHop struct {
+	hops.Hop
+	props hops.Properties
+}
+
+// encloseUpstream starts the hop that holds the upstream, if p's path has one: the
+// upstream then listens through the path (listen) and the load dials through it (dial).
+func encloseUpstream(ctx context.Context, p *Prepared, seed uint64) (*cellPath, error) {
+	cp := &cellPath{}
+	for _, s := range p.Path {
+		if !s.Props.Encloses {
+			continue
 		}
-		cp.delay, cp.front = d, d.Addr()
-	}
-	if !p.Proxy.IsNone() {
-		h, err := p.Proxy.Start(ctx, hops.Config{Upstream: "http://" + cp.front})
+		h, err := s.Start(ctx, hops.Config{Seed: seed})
 		if err != nil {
-			cp.close()
 			return nil, err
 		}
-		cp.hop, cp.front = h, strings.TrimPrefix(h.URL(), "http://")
+		cp.started = append(cp.started, pathHop{h, s.Props})
 	}
 	return cp, nil
 }
 
-// oneWay is the path's one-way delay as the model takes it, once the load is over: the
-// latency asked for (its jitter's mean half), plus the delay proxy's own lateness, which
-// it measured.
-func (cp *cellPath) oneWay(l chaos.Latency) time.Duration {
-	d := l.Delay + l.Jitter/2
-	if cp.delay != nil {
-		d += cp.delay.MeanLateness()
+// startInFront starts the rest of p's path in front of upstream (host:port); on an error
+// it stops what it started.
+func (cp *cellPath) startInFront(ctx context.Context, p *Prepared, upstream string, seed uint64) error {
+	cp.front = upstream
+	for _, s := range p.Path {
+		if s.Props.Encloses {
+			continue
+		}
+		h, err := s.Start(ctx, hops.Config{Upstream: "http://" + cp.front, Seed: seed})
+		if err != nil {
+			cp.close()
+			return err
+		}
+		cp.started = append(cp.started, pathHop{h, s.Props})
+		if u := h.URL(); u != "" {
+			cp.front = strings.TrimPrefix(u, "http://")
+		}
 	}
-	return d
+	return nil
 }
 
-// stopDelay stops the delay proxy, if any, before the upstream stops: the upstream's
-// shutdown then closes no connection the proxy still carries.
-func (cp *cellPath) stopDelay() {
-	if cp.delay != nil {
-		_ = cp.delay.Close()
+// enclosure is the hop that holds the upstream, or nil.
+func (cp *cellPath) enclosure() hops.Enclosure {
+	for _, h := range cp.started {
+		if e, ok := h.Hop.(hops.Enclosure); ok && h.props.Encloses {
+			return e
+		}
+	}
+	return nil
+}
+
+// listen is how the upstream makes its listener (nil: net.Listen).
+func (cp *cellPath) listen() func(network, addr string) (net.Listener, error) {
+	if e := cp.enclosure(); e != nil {
+		return e.Listen
+	}
+	return nil
+}
+
+// dial is how the load dials (nil: the pool's own dialer).
+func (cp *cellPath) dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if e := cp.enclosure(); e != nil {
+		return e.DialContext
+	}
+	return nil
+}
+
+// pool is the hop whose pool races the upstream (a reverse proxy), or nil.
+func (cp *cellPath) pool() hops.Hop {
+	for _, h := range cp.started {
+		if h.props.Pools {
+			return h.Hop
+		}
+	}
+	return nil
+}
+
+// mapper names the upstream's connections by the client's ports, where the hop in
+// front of the upstream can (the delay proxy); nil otherwise, as an interface.
+func (cp *cellPath) mapper() hops.PortMapper {
+	for _, h := range cp.started {
+		if h.props.Encloses {
+			continue // around the upstream, not in front of it
+		}
+		if m, ok := h.Hop.(hops.PortMapper); ok {
+			return m
+		}
+		return nil
+	}
+	return nil
+}
+
+// oneWay is the path's one-way delay as the model takes it, once the load is over, and
+// how much sooner a FIN crosses it than data: the sums of its hops' (hops.Delays).
+func (cp *cellPath) oneWay() (oneWay, finLead time.Duration) {
+	for _, h := range cp.started {
+		if d, ok := h.Hop.(hops.Delays); ok {
+			oneWay += d.OneWay()
+			finLead += d.FINLead()
+		}
+	}
+	return oneWay, finLead
+}
+
+// stopRelays stops the hops that neither pool nor enclose (the delay proxy) before the
+// upstream stops: its shutdown then closes no connection they still carry. A proxy
+// stops when its account is taken (hopAccount), an enclosure last.
+func (cp *cellPath) stopRelays() {
+	for _, h := range cp.started {
+		if !h.props.Pools && !h.props.Encloses {
+			_ = h.Close()
+		}
 	}
 }
 
-// close stops every link (each stops once, however often asked).
+// close stops every hop, the outermost first (each stops once, however often asked).
 func (cp *cellPath) close() {
-	if cp.hop != nil {
-		_ = cp.hop.Close()
-	}
-	if cp.delay != nil {
-		_ = cp.delay.Close()
+	for i := len(cp.started) - 1; i >= 0; i-- {
+		_ = cp.started[i].Close()
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/idlerace/idlerace/chaos"
+	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams"
 	"github.com/idlerace/idlerace/upstreams/wire"
@@ -45,13 +45,14 @@ func wantCapture(mode string, selfView, pcap, hop bool) (bool, string) {
 	return !selfView || pcap || hop, ""
 }
 
-// peerNotice is, behind a proxy, how long the proxy's pool took to answer the upstream's
-// idle closes with its own FIN (the wire's mean), and how many it answered: the window
-// of a pool that watches, which the model would otherwise take from the load's own
-// watchers (none behind a proxy) or assume.
-func peerNotice(c *results.Cell, hop bool) (time.Duration, bool) {
+// peerNotice is, behind a proxy whose pool watches its idle connections, how long the
+// pool took to answer the upstream's idle closes with its own FIN (the wire's mean), and
+// how many it answered: its window, which the model would otherwise take from the
+// load's own watchers (none behind a proxy) or assume. A pool that probes at checkout
+// (Apache) closes a dead connection only when it next picks it: no window of its.
+func peerNotice(c *results.Cell, watchingHop bool) (time.Duration, bool) {
 	w := c.Server.Wire
-	if !hop || w == nil || w.PeerCloses == 0 {
+	if !watchingHop || w == nil || w.PeerCloses == 0 {
 		return 0, false
 	}
 	c.NotifyLagUS, c.NotifySamples = w.PeerCloseLagUS, int(w.PeerCloses)
@@ -122,7 +123,7 @@ func wireView(own, w upstreams.Stats) upstreams.Stats {
 // come, named by the client's port when a delay proxy sits between.
 type closeFeed struct {
 	matcher *closeMatcher
-	proxy   *chaos.DelayProxy
+	proxy   hops.PortMapper // the hop in front of the upstream, when it maps ports
 	mu      sync.Mutex
 	// unmapped are closes made before the proxy had noted their connection.
 	unmapped []upstreams.CloseRecord
@@ -143,7 +144,7 @@ const maxIdleSamples = 8192
 // feedMatcher streams streamer's closes into a new matcher whose grace is lifetime:
 // a failure is recorded when its request's last attempt ends, up to a request timeout
 // per attempt after the pool closed the connection it failed on.
-func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy *chaos.DelayProxy) *closeFeed {
+func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy hops.PortMapper) *closeFeed {
 	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy, rng: rand.New(rand.NewPCG(1, 2))}
 	streamer.StreamCloses(f.close)
 	return f

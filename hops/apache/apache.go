@@ -61,6 +61,7 @@ type Options struct {
 func init() {
 	hops.Register(hops.Kind{
 		Name:    Kind,
+		Props:   hops.Properties{Pools: true},
 		Summary: "Apache httpd mod_proxy_http with its pool of backend connections",
 		Options: []string{"ttl", "disablereuse", "proxy_initial_not_pooled"},
 		Parse:   parse,

@@ -47,6 +47,7 @@ type Options struct {
 func init() {
 	hops.Register(hops.Kind{
 		Name:    Kind,
+		Props:   hops.Properties{Pools: true},
 		Summary: "Caddy reverse_proxy (Go's http.Transport) with its pool of idle upstream connections",
 		Options: []string{"keepalive", "keepalive_idle_conns"},
 		Parse:   parse,

@@ -55,6 +55,7 @@ type Options struct {
 func init() {
 	hops.Register(hops.Kind{
 		Name:    Kind,
+		Props:   hops.Properties{Pools: true},
 		Summary: "HAProxy in HTTP mode with its pool of idle server connections",
 		Options: []string{"http_reuse", "retry_on", "timeout_server"},
 		Parse:   parse,

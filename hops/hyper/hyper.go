@@ -66,6 +66,7 @@ type Options struct {
 func init() {
 	hops.Register(hops.Kind{
 		Name:    Kind,
+		Props:   hops.Properties{Pools: true},
 		Summary: "a reverse proxy on hyper 0.14 (Server and Client, the seed's setup) with its Client's pool of idle upstream connections",
 		Options: []string{"pool_idle_timeout", "retry_canceled_requests", "pool_max_idle_per_host"},
 		Parse:   parse,

@@ -62,6 +62,7 @@ var nextUpstream = map[string]string{
 func init() {
 	hops.Register(hops.Kind{
 		Name:    Kind,
+		Props:   hops.Properties{Pools: true},
 		Summary: "nginx reverse proxy with an upstream keepalive pool",
 		Options: []string{"keepalive", "keepalive_timeout", "keepalive_requests", "proxy_next_upstream"},
 		Parse:   parse,
