@@ -1,8 +1,14 @@
 package matrix
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"maps"
+	"net"
+	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,4 +72,152 @@ func TestCellBehindAProxyMeasuresTheProxysPool(t *testing.T) {
 	} else if os.Geteuid() == 0 {
 		t.Errorf("view %q: as root a cell behind a proxy captures the upstream's port", c.Server.View)
 	}
+}
+
+// Which idle upstream connection does each proxy hand the next request? Two load
+// connections leave two upstream connections idle, the second most recently; a third
+// load connection's request then goes on the most recently used one for nginx, Caddy
+// (Go's Transport), Apache (APR's reslist) and hyper, which is why a sweep through a
+// proxy keeps one lane. HAProxy (http-reuse safe) sends a connection's first request on
+// a new upstream connection, and keeps handing a load connection the upstream one it
+// used before. The README's account of each proxy's choice rests on this test.
+func TestWhichIdleConnectionEachProxyPicks(t *testing.T) {
+	for _, tc := range []struct {
+		kind, binary, pkg string
+		// The upstream connection (named by the first request it carried) of the new
+		// load connection's request, and of the first load connection's next one.
+		third, again string
+	}{
+		{"nginx", "/usr/sbin/nginx", "nginx", "r2", "r2"},
+		{"caddy", "/usr/bin/caddy", "caddy", "r2", "r2"},
+		{"apache", "/usr/sbin/apache2", "apache2", "r2", "r2"},
+		{"hyper", "/usr/bin/cargo", "cargo", "r2", "r2"},
+		{"haproxy", "/usr/sbin/haproxy", "haproxy", "r3", "r1"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			realtest.Require(t, tc.kind+" ("+tc.binary+")", tc.pkg, realtest.Executable(tc.binary))
+			// A proxy may put a connection back in its pool a moment after the load has
+			// its response (hyper drops its pooled handle when the body is done, Go's
+			// Transport at the body's EOF): r3 may then find only r1's idle. A pool that
+			// prefers the older one would do so every time, so three tries tell them apart.
+			var got map[string]string
+			for try := 1; try <= 3; try++ {
+				got = idleChoice(t, tc.kind)
+				t.Logf("%s, try %d: upstream connections by request %v", tc.kind, try, got)
+				if got["r1"] == "r1" && got["r2"] == "r2" && got["r3"] == tc.third && got["r4"] == tc.again {
+					return
+				}
+			}
+			t.Errorf("%s: requests went on %v; want r1 and r2 each on its own, r3 on %s's, r4 on %s's", tc.kind, got, tc.third, tc.again)
+		})
+	}
+}
+
+// idleChoice runs the scenario once against a fresh upstream and proxy: the upstream
+// connection (named by its first request) of each request.
+func idleChoice(t *testing.T, kind string) map[string]string {
+	up := startHoldingUpstream(t)
+	h := realtest.StartHop(t, kind, up.url())
+	defer h.Close()
+	a, b := realtest.Dial(t, h.URL()), realtest.Dial(t, h.URL())
+	defer a.NC.Close()
+	defer b.NC.Close()
+	a.Send("/", "Idlerace-Request-Id: r1")
+	b.Send("/", "Idlerace-Request-Id: r2")
+	a.Recv() // the upstream holds r1 until r2 is in on a second connection
+	close(up.answerSecond)
+	b.Recv()
+	c := realtest.Dial(t, h.URL())
+	defer c.NC.Close()
+	c.RoundTrip("/", "Idlerace-Request-Id: r3")
+	a.RoundTrip("/", "Idlerace-Request-Id: r4")
+	return up.conns()
+}
+
+// holdingUpstream answers every request, naming each connection after the first request
+// it carried, except that r1 waits until r2 has arrived (so that the proxy has two
+// upstream connections) and r2 until the test says (so that r1's went idle first).
+type holdingUpstream struct {
+	ln                     net.Listener
+	wg                     sync.WaitGroup
+	mu                     sync.Mutex
+	byID                   map[string]string
+	secondIn, answerSecond chan struct{}
+}
+
+func startHoldingUpstream(t *testing.T) *holdingUpstream {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &holdingUpstream{ln: ln, byID: map[string]string{}, secondIn: make(chan struct{}), answerSecond: make(chan struct{})}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u.wg.Add(1)
+			go func() {
+				defer u.wg.Done()
+				u.serve(nc)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		select {
+		case <-u.answerSecond:
+		default:
+			close(u.answerSecond)
+		}
+		u.wg.Wait()
+	})
+	return u
+}
+
+func (u *holdingUpstream) serve(nc net.Conn) {
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	name := ""
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		id := req.Header.Get("Idlerace-Request-Id")
+		if name == "" {
+			name = id
+		}
+		u.mu.Lock()
+		if id != "" {
+			u.byID[id] = name
+		}
+		u.mu.Unlock()
+		switch id {
+		case "r1":
+			select {
+			case <-u.secondIn:
+			case <-time.After(realtest.WaitBound): // only a broken proxy gets here
+			}
+		case "r2":
+			close(u.secondIn)
+			<-u.answerSecond
+		}
+		if _, err := io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+			return
+		}
+	}
+}
+
+func (u *holdingUpstream) url() string { return "http://" + u.ln.Addr().String() }
+
+// conns is the upstream connection each request id came on.
+func (u *holdingUpstream) conns() map[string]string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return maps.Clone(u.byID)
 }
