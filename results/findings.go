@@ -62,6 +62,43 @@ func Findings(cells []Cell) []Finding {
 		} else if f, ok := modelFinding(c); ok {
 			out = append(out, f)
 		}
+		out = append(out, matchFindings(c)...)
+	}
+	return out
+}
+
+// cellName is how a finding names a cell: its strategy and axes, and its proxy.
+func cellName(c *Cell) string {
+	s := fmt.Sprintf("%s (skew %s, latency %s, %s", c.Strategy, c.Skew, c.Latency, c.Load)
+	if c.Proxy != "" {
+		s += ", behind " + c.Proxy
+	}
+	return s + ")"
+}
+
+// matchFindings are a cell's failures its server's view does not explain: stale
+// failures no close of the server's explains (the harness, or behind a proxy the load's
+// own connection to it, raced where nothing should), and a proxy's 502s that no idle
+// close of the upstream's explains (its own errors, not counted as stale).
+func matchFindings(c *Cell) []Finding {
+	var out []Finding
+	if n := c.Server.UnmatchedFailures; n > 0 {
+		expected := "each stale failure explained by the server's close of its connection"
+		if c.Proxy != "" {
+			expected = "each explained by an idle close of the upstream's: the load's own connection to the proxy never idles out"
+		}
+		out = append(out, Finding{Upstream: c.Upstream,
+			What:     fmt.Sprintf("%d stale failures of %s that no close of the server's explains", n, cellName(c)),
+			Measured: fmt.Sprintf("%d of %d stale failures unmatched", n, c.Stale),
+			Expected: expected,
+		})
+	}
+	if h := c.Hop; h != nil && h.OwnErrors > 0 {
+		out = append(out, Finding{Upstream: c.Upstream,
+			What:     fmt.Sprintf("%s answered %d requests 502, 503 or 504 with no idle close of the upstream's to explain them, in %s", c.Proxy, h.OwnErrors, cellName(c)),
+			Measured: fmt.Sprintf("%d own errors of %d gateway failures, not counted as stale", h.OwnErrors, c.Failures.BadGateway),
+			Expected: "every gateway failure the race (an idle close the proxy's request met)",
+		})
 	}
 	return out
 }
@@ -166,7 +203,7 @@ func modelFinding(c *Cell) (Finding, bool) {
 	}
 	return Finding{
 		Upstream: c.Upstream,
-		What:     fmt.Sprintf("the model disagrees with %s (skew %s, latency %s, %s): %+.1f pp", c.Strategy, c.Skew, c.Latency, c.Load, d),
+		What:     fmt.Sprintf("the model disagrees with %s: %+.1f pp", cellName(c), d),
 		Measured: fmt.Sprintf("%.1f%% reset (95%% CI %.1f–%.1f%%, %d requests)", 100*c.ResetRate, 100*ci[0], 100*ci[1], c.Requests),
 		Expected: fmt.Sprintf("%.1f%% (model)", 100*c.PredictedResetRate),
 	}, true

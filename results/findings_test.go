@@ -95,3 +95,21 @@ func TestAdvertisedTimeoutMS(t *testing.T) {
 		}
 	}
 }
+
+// Failures the server's view does not explain are findings: stale failures no close
+// explains, named with the proxy the cell was behind, and a proxy's own errors.
+func TestMatchFindings(t *testing.T) {
+	c := Cell{Strategy: "blind", Upstream: "builtin", Skew: "none", Latency: "0", Load: "sweep", Proxy: "haproxy",
+		Requests: 50, Stale: 5, Failures: Failures{BadGateway: 3}, PredictedResetRate: 0.1,
+		Server: Server{UnmatchedFailures: 2}, Hop: &Hop{Kind: "haproxy", OwnErrors: 1}}
+	c.Finish()
+	fs := Findings([]Cell{c})
+	if len(fs) != 2 || !strings.Contains(fs[0].What, "2 stale failures of blind") || !strings.Contains(fs[0].What, "behind haproxy") ||
+		!strings.Contains(fs[1].What, "haproxy answered 1 requests 502") {
+		t.Fatalf("findings %+v: want the 2 unmatched failures behind haproxy, then its own error", fs)
+	}
+	c.Server.UnmatchedFailures, c.Hop.OwnErrors = 0, 0
+	if fs := Findings([]Cell{c}); len(fs) != 0 {
+		t.Errorf("findings %+v for a cell whose failures are all explained", fs)
+	}
+}

@@ -67,6 +67,7 @@ func TestSummaryRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want.Findings = Findings(want.Cells) // WriteSummary derives them (here: cell 0's unmatched failure)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip changed the summary:\n got %+v\nwant %+v", got, want)
 	}
