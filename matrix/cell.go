@@ -275,10 +275,11 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	streamer, streaming := up.(upstreams.CloseStreamer)
 	view := viewSelf
 	var capture *wire.Capture
+	gaps := newReuseGaps()
 	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil); !wanted && !streaming {
 		view = why
 	} else if wanted && path.enclosure() == nil {
-		capture, why = startCapture(up, configured, pcap)
+		capture, why = startCapture(up, configured, pcap, gaps.add)
 		switch {
 		case !streaming && capture != nil:
 			streamer, streaming, view = capture.Recorder(), true, viewWire
@@ -343,6 +344,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if feed != nil {
 		out.Cell.Server.IdleCloseMS = feed.spread()
 	}
+	out.Cell.Server.ReuseGapMS = gaps.spread()
 	retries, err := hopAccount(path.pool(), p.Proxy, &out.Cell)
 	if err != nil {
 		return nil, err
@@ -397,8 +399,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
 	// A server on loopback is seen on the wire, as the real kinds are.
 	capture, view := (*wire.Capture)(nil), ""
+	gaps := newReuseGaps()
 	if wanted, why := wantCapture(p.Spec.Wire, false, false, false); wanted {
-		capture, view = captureURL(target, p.Spec.IdleTimeout, nil)
+		capture, view = captureURL(target, p.Spec.IdleTimeout, nil, gaps.add)
 	} else {
 		view = why
 	}
@@ -457,6 +460,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 			View:        view,
 			Wire:        wireOf(ws),
 			IdleCloseMS: feed.spread(),
+			ReuseGapMS:  gaps.spread(),
 		}
 	}
 	retries, err := hopAccount(path.pool(), p.Proxy, &out.Cell)

@@ -69,6 +69,12 @@ func TestCellBehindAProxyMeasuresTheProxysPool(t *testing.T) {
 		if c.Server.IdleCloses-c.Stale >= 2 && (w.PeerCloses == 0 || c.NotifySamples != int(w.PeerCloses) || c.NotifyLagUS <= 0) {
 			t.Errorf("wire %+v, notify lag %gµs from %d: want nginx's answers to the builtin's %d idle closes timed", w, c.NotifyLagUS, c.NotifySamples, c.Server.IdleCloses)
 		}
+		// The upstream idles nginx's connection at least as long as the load's gap (its
+		// timer starts before the answer reaches the load and stops after the request
+		// crossed nginx), and the sweep asks gaps no shorter than 195 ms − 20 ms.
+		if g := c.Server.ReuseGapMS; g == nil || g.Samples == 0 || g.Samples > c.Requests+c.Primes || g.Min < 175 {
+			t.Errorf("upstream gaps before reuse %+v: want some, no more than the %d requests, none under the sweep's 175 ms", g, c.Requests+c.Primes)
+		}
 	} else if os.Geteuid() == 0 {
 		t.Errorf("view %q: as root a cell behind a proxy captures the upstream's port", c.Server.View)
 	}

@@ -45,6 +45,44 @@ func wantCapture(mode string, selfView, pcap, hop bool) (bool, string) {
 	return !selfView || pcap || hop, ""
 }
 
+// reuseGaps keeps the idle gaps the wire saw the server idle before each request that
+// reused a connection (results.Server.ReuseGapMS): a uniform sample of maxIdleSamples,
+// exact min and max.
+type reuseGaps struct {
+	mu     sync.Mutex
+	n      int64
+	lo, hi time.Duration
+	sample []time.Duration
+	rng    *rand.Rand
+}
+
+func newReuseGaps() *reuseGaps { return &reuseGaps{rng: rand.New(rand.NewPCG(3, 4))} }
+
+func (r *reuseGaps) add(g time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 || g < r.lo {
+		r.lo = g
+	}
+	r.hi = max(r.hi, g)
+	r.n++
+	if len(r.sample) < maxIdleSamples {
+		r.sample = append(r.sample, g)
+	} else if i := r.rng.Int64N(r.n); i < maxIdleSamples {
+		r.sample[i] = g
+	}
+}
+
+// spread is what it kept, nil when it saw none.
+func (r *reuseGaps) spread() *results.CloseSpread {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		return nil
+	}
+	return closeSpread(r.sample, r.lo, r.hi, r.n)
+}
+
 // peerNotice is, behind a proxy whose pool watches its idle connections, how long the
 // pool took to answer the upstream's idle closes with its own FIN (the wire's mean), and
 // how many it answered: its window, which the model would otherwise take from the
@@ -76,11 +114,11 @@ func viewNone(why string) string { return "none (" + why + ")" }
 // with no account of its own (nginx, uvicorn, node, a --target) is seen as builtin and
 // gonet see themselves. When it cannot (not root, not Linux, a build without cgo) the
 // cell goes on without, and its view says why.
-func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
-	return captureURL(up.URL(), idleTimeout, pcap)
+func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer, onReuse func(time.Duration)) (*wire.Capture, string) {
+	return captureURL(up.URL(), idleTimeout, pcap, onReuse)
 }
 
-func captureURL(target string, idleTimeout time.Duration, pcap io.Writer) (*wire.Capture, string) {
+func captureURL(target string, idleTimeout time.Duration, pcap io.Writer, onReuse func(time.Duration)) (*wire.Capture, string) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, viewNone(err.Error())
@@ -93,7 +131,7 @@ func captureURL(target string, idleTimeout time.Duration, pcap io.Writer) (*wire
 	if err != nil {
 		return nil, viewNone("no port in " + target)
 	}
-	c, err := wire.Start(wire.Options{Interface: "lo", Port: port, IdleTimeout: idleTimeout, PCAP: pcap})
+	c, err := wire.Start(wire.Options{Interface: "lo", Port: port, IdleTimeout: idleTimeout, PCAP: pcap, OnReuse: onReuse})
 	if err != nil {
 		if errors.Is(err, wire.ErrUnavailable) {
 			return nil, viewNone(err.Error())

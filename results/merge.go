@@ -232,6 +232,7 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 		}
 	}
 	s.IdleCloseMS = MergeSpread(s.IdleCloseMS, t.IdleCloseMS)
+	s.ReuseGapMS = MergeSpread(s.ReuseGapMS, t.ReuseGapMS)
 	s.CloseLateUS.Max = max(s.CloseLateUS.Max, t.CloseLateUS.Max)
 	s.CloseLateUS.P50 = max(s.CloseLateUS.P50, t.CloseLateUS.P50) // the worse of the two: close lateness has no histogram to merge
 	s.CloseLateUS.P99 = max(s.CloseLateUS.P99, t.CloseLateUS.P99)

@@ -106,6 +106,12 @@ type Server struct {
 	// its view saw it. A run's recommendations are built from it (see
 	// recommend.FromRun). Absent with no view of the server's closes.
 	IdleCloseMS *CloseSpread `json:"idle_close_ms,omitempty"`
+	// ReuseGapMS is, seen on the wire, the idle gap the server saw before each request
+	// that reused one of its connections (since its last response left, to the request's
+	// first byte, raced or not), in ms. Behind a proxy these are the idle periods of the
+	// proxy's upstream connections, which the load's gaps only steer: with one lane they
+	// follow the load's, later by the forwarding both ways.
+	ReuseGapMS *CloseSpread `json:"reuse_gap_ms,omitempty"`
 }
 
 // CloseSpread is a distribution of idle closes in milliseconds: the earliest and the

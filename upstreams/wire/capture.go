@@ -38,6 +38,11 @@ type Options struct {
 	// PCAP, when set, receives every captured segment (truncated to its headers) as a
 	// pcap file, nanosecond timestamps, for Wireshark.
 	PCAP io.Writer
+	// OnReuse, when set, is called (from the capture's goroutine) for each request that
+	// arrives on a connection which has carried a response, with the time since that
+	// response's last byte left the server: the idle gap the server saw, whether the
+	// request was served or met the close.
+	OnReuse func(gap time.Duration)
 }
 
 // Capture is a running capture of one server port.

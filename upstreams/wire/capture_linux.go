@@ -80,7 +80,7 @@ func Start(opts Options) (*Capture, error) {
 		}
 	}
 	rec := upstreams.NewRecorder()
-	c := &capturer{tp: tp, tr: newTracker(rec, opts.IdleTimeout), port: uint16(opts.Port),
+	c := &capturer{tp: tp, tr: newTracker(rec, opts.IdleTimeout, opts.OnReuse), port: uint16(opts.Port),
 		stopping: make(chan struct{}), done: make(chan struct{})}
 	if opts.PCAP != nil {
 		c.pcap = pcapgo.NewWriterNanos(opts.PCAP)

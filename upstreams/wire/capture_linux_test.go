@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,8 @@ func TestWireSeesTheServersOwnCloses(t *testing.T) {
 	_, portStr, _ := net.SplitHostPort(strings.TrimPrefix(up.URL(), "http://"))
 	port, _ := net.LookupPort("tcp", portStr)
 	var pcap bytes.Buffer
-	capture, err := wire.Start(wire.Options{Port: port, IdleTimeout: T, PCAP: &pcap})
+	var reuses []time.Duration // only the capture's goroutine appends, until Stop
+	capture, err := wire.Start(wire.Options{Port: port, IdleTimeout: T, PCAP: &pcap, OnReuse: func(g time.Duration) { reuses = append(reuses, g) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +145,11 @@ func TestWireSeesTheServersOwnCloses(t *testing.T) {
 	// how long each took (the one that wrote first is no notice of the close).
 	if st.PeerCloses != conns-1 || st.PeerCloseLag <= 0 {
 		t.Errorf("wire %+v: want %d peer closes after the server's, in a positive time", st, conns-1)
+	}
+	// Each connection's second request reused it, and so did the late one, long after
+	// its connection's last response (past the close at T).
+	if len(reuses) != conns+1 || reuses[len(reuses)-1] < T || slices.ContainsFunc(reuses, func(g time.Duration) bool { return g < 0 }) {
+		t.Errorf("reused-connection gaps %v: want %d, none negative, the late one's past T", reuses, conns+1)
 	}
 	t.Logf("wire: %+v; recorder: %+v", st, ws)
 	// The pcap holds each segment the tracker saw, once.

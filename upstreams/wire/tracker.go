@@ -46,6 +46,7 @@ type conn struct {
 	clientClosed        bool
 	late                bool
 	idleClosed          time.Time // the server's idle close, while the client has not answered it
+	answered            bool      // the server has sent response bytes on it
 }
 
 // tracker turns segments into closes. Not safe for concurrent use: one capture
@@ -53,12 +54,13 @@ type conn struct {
 type tracker struct {
 	rec         *upstreams.Recorder
 	idleTimeout time.Duration
+	onReuse     func(time.Duration) // Options.OnReuse
 	conns       map[int]*conn
 	stats       Stats
 }
 
-func newTracker(rec *upstreams.Recorder, idleTimeout time.Duration) *tracker {
-	return &tracker{rec: rec, idleTimeout: idleTimeout, conns: map[int]*conn{}}
+func newTracker(rec *upstreams.Recorder, idleTimeout time.Duration, onReuse func(time.Duration)) *tracker {
+	return &tracker{rec: rec, idleTimeout: idleTimeout, onReuse: onReuse, conns: map[int]*conn{}}
 }
 
 func (t *tracker) add(s segment) {
@@ -93,8 +95,10 @@ func (t *tracker) fromClient(c *conn, s segment) {
 			if !c.late {
 				c.late = true
 				t.stats.LateRequests++
+				t.reused(c, s)
 			}
 		case !c.pending:
+			t.reused(c, s)
 			c.requests++
 			c.pending = true
 			t.rec.CountExecution("")
@@ -114,9 +118,18 @@ func (t *tracker) fromClient(c *conn, s segment) {
 	}
 }
 
+// reused hands OnReuse the server-side idle gap of a request that begins with s, when its
+// connection has carried a response before.
+func (t *tracker) reused(c *conn, s segment) {
+	if t.onReuse != nil && c.answered {
+		t.onReuse(s.at.Sub(c.idleStart))
+	}
+}
+
 func (t *tracker) fromServer(c *conn, s segment) {
 	if s.payload > 0 && !c.serverClosed {
 		c.pending = false
+		c.answered = true
 		c.idleStart = s.at
 	}
 	if !(s.fin || s.rst) || c.serverClosed {
