@@ -85,6 +85,16 @@ type Delays interface {
 	FINLead() time.Duration
 }
 
+// DelayOptions reads the options "delay" and "jitter" (durations, 0 by default) that
+// the latency path's kinds take.
+func DelayOptions(o *spec.Options) (delay, jitter time.Duration, err error) {
+	if delay, err = o.Duration("delay", 0, true); err != nil {
+		return 0, 0, err
+	}
+	jitter, err = o.Duration("jitter", 0, true)
+	return delay, jitter, err
+}
+
 // Enclosure is a hop that holds the upstream (Properties.Encloses): the upstream
 // listens through it and the load dials through it.
 type Enclosure interface {

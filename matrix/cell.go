@@ -275,7 +275,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	streamer, streaming := up.(upstreams.CloseStreamer)
 	view := viewSelf
 	var capture *wire.Capture
-	gaps := newReuseGaps()
+	gaps := newDurationSample(3) // the server's gaps before reuse, on the wire
 	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil); !wanted && !streaming {
 		view = why
 	} else if wanted && path.enclosure() == nil {
@@ -399,7 +399,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encoder) (*Outcome, error) {
 	// A server on loopback is seen on the wire, as the real kinds are.
 	capture, view := (*wire.Capture)(nil), ""
-	gaps := newReuseGaps()
+	gaps := newDurationSample(3) // the server's gaps before reuse, on the wire
 	if wanted, why := wantCapture(p.Spec.Wire, false, false, false); wanted {
 		capture, view = captureURL(target, p.Spec.IdleTimeout, nil, gaps.add)
 	} else {

@@ -45,10 +45,11 @@ func wantCapture(mode string, selfView, pcap, hop bool) (bool, string) {
 	return !selfView || pcap || hop, ""
 }
 
-// reuseGaps keeps the idle gaps the wire saw the server idle before each request that
-// reused a connection (results.Server.ReuseGapMS): a uniform sample of maxIdleSamples,
-// exact min and max.
-type reuseGaps struct {
+// durationSample is a uniform sample (a reservoir) of at most maxIdleSamples durations
+// with the exact count, least and greatest of all it was given, safe for concurrent
+// use: the idle periods of a cell's idle closes (closeFeed), the server's gaps before
+// reuse on the wire (results.Server.ReuseGapMS).
+type durationSample struct {
 	mu     sync.Mutex
 	n      int64
 	lo, hi time.Duration
@@ -56,31 +57,40 @@ type reuseGaps struct {
 	rng    *rand.Rand
 }
 
-func newReuseGaps() *reuseGaps { return &reuseGaps{rng: rand.New(rand.NewPCG(3, 4))} }
+func newDurationSample(seed uint64) *durationSample {
+	return &durationSample{rng: rand.New(rand.NewPCG(seed, seed+1))}
+}
 
-func (r *reuseGaps) add(g time.Duration) {
+func (r *durationSample) add(d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.n == 0 || g < r.lo {
-		r.lo = g
+	if r.n == 0 || d < r.lo {
+		r.lo = d
 	}
-	r.hi = max(r.hi, g)
+	r.hi = max(r.hi, d)
 	r.n++
 	if len(r.sample) < maxIdleSamples {
-		r.sample = append(r.sample, g)
+		r.sample = append(r.sample, d)
 	} else if i := r.rng.Int64N(r.n); i < maxIdleSamples {
-		r.sample[i] = g
+		r.sample[i] = d
 	}
 }
 
-// spread is what it kept, nil when it saw none.
-func (r *reuseGaps) spread() *results.CloseSpread {
+// spread is what it was given, nil when nothing.
+func (r *durationSample) spread() *results.CloseSpread {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == 0 {
 		return nil
 	}
 	return closeSpread(r.sample, r.lo, r.hi, r.n)
+}
+
+// values is a copy of the sample.
+func (r *durationSample) values() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sample)
 }
 
 // peerNotice is, behind a proxy whose pool watches its idle connections, how long the
@@ -166,16 +176,11 @@ type closeFeed struct {
 	// unmapped are closes made before the proxy had noted their connection.
 	unmapped []upstreams.CloseRecord
 	// idle holds the idle periods (last response to close) of the server's idle
-	// closes, at most maxIdleSamples of them (a uniform sample: reservoir), for the
-	// model of the cell's own closes.
-	idle  []time.Duration
-	nIdle int64
-	// minIdle and maxIdle are exact, however many closes the sample stands for.
-	minIdle, maxIdle time.Duration
-	rng              *rand.Rand
+	// closes, for the model of the cell's own closes.
+	idle *durationSample
 }
 
-// maxIdleSamples bounds closeFeed.idle: 8,192 closes, 64 KiB, say the distribution to
+// maxIdleSamples bounds a durationSample: 8,192 closes, 64 KiB, say the distribution to
 // about a percent however long the cell.
 const maxIdleSamples = 8192
 
@@ -183,26 +188,14 @@ const maxIdleSamples = 8192
 // a failure is recorded when its request's last attempt ends, up to a request timeout
 // per attempt after the pool closed the connection it failed on.
 func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy hops.PortMapper) *closeFeed {
-	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy, rng: rand.New(rand.NewPCG(1, 2))}
+	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy, idle: newDurationSample(1)}
 	streamer.StreamCloses(f.close)
 	return f
 }
 
 func (f *closeFeed) close(c upstreams.CloseRecord) {
 	if c.Reason == upstreams.ReasonIdle && !c.IdleStart.IsZero() && c.Closed.After(c.IdleStart) {
-		d := c.Closed.Sub(c.IdleStart)
-		f.mu.Lock()
-		if f.nIdle == 0 || d < f.minIdle {
-			f.minIdle = d
-		}
-		f.maxIdle = max(f.maxIdle, d)
-		f.nIdle++
-		if len(f.idle) < maxIdleSamples {
-			f.idle = append(f.idle, d)
-		} else if i := f.rng.Int64N(f.nIdle); i < maxIdleSamples {
-			f.idle[i] = d
-		}
-		f.mu.Unlock()
+		f.idle.add(c.Closed.Sub(c.IdleStart))
 	}
 	if f.proxy != nil {
 		// The server sees the proxy's ports; name each close by the client's.
@@ -236,14 +229,7 @@ func (f *closeFeed) finish(finPath, maxLag time.Duration) matchResult {
 
 // spread is the cell's idle closes for results.Server.IdleCloseMS: nil when there were
 // none.
-func (f *closeFeed) spread() *results.CloseSpread {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.nIdle == 0 {
-		return nil
-	}
-	return closeSpread(f.idle, f.minIdle, f.maxIdle, f.nIdle)
-}
+func (f *closeFeed) spread() *results.CloseSpread { return f.idle.spread() }
 
 // closeSpread is the spread of the sample idle (nearest-rank quantiles) with the exact
 // earliest and latest of the n closes it stands for.
@@ -260,11 +246,7 @@ func closeSpread(idle []time.Duration, lo, hi time.Duration, n int64) *results.C
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // idlePeriods returns the sample of idle-close periods.
-func (f *closeFeed) idlePeriods() []time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]time.Duration(nil), f.idle...)
-}
+func (f *closeFeed) idlePeriods() []time.Duration { return f.idle.values() }
 
 // hiddenRetries are the requests the wire saw meet a closed connection (after the
 // server's FIN, or unread at its close) that the caller did not see fail and that

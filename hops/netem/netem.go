@@ -28,11 +28,7 @@ func init() {
 }
 
 func parse(o *spec.Options) (hops.Parsed, error) {
-	d, err := o.Duration("delay", 0, true)
-	if err != nil {
-		return hops.Parsed{}, err
-	}
-	j, err := o.Duration("jitter", 0, true)
+	d, j, err := hops.DelayOptions(o)
 	if err != nil {
 		return hops.Parsed{}, err
 	}
