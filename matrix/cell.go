@@ -290,11 +290,8 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	var feed *closeFeed
 	var matcher *closeMatcher
 	if streaming {
-		feed = feedMatcher(streamer, lifetime, path.mapper())
+		feed = feedMatcher(streamer, lifetime, path.mapper(), behind(path, s.IdleTimeout))
 		matcher = feed.matcher
-		if path.pool() != nil {
-			matcher.behindHop(hopLead(s.IdleTimeout))
-		}
 	}
 	// Where the close lands as the client sees it, for sweep:focus and window_probes:
 	// the median of the measured closes of a real server, T + the skew's median for an
@@ -349,7 +346,6 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if err != nil {
 		return nil, err
 	}
-	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, retries)
 	if jitter != nil {
 		out.Cell.Server.CloseJitterUS = durationsUS(jitter)
 		out.Cell.Server.CloseSamples = len(jitter)
@@ -367,12 +363,14 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	default:
 		out.Cell.Server.UnmatchedFailures = Unmatched(rec.StaleConns, up.Closes())
 	}
+	// After the proxy's own errors left the stale count: they leave nothing on the wire.
+	out.Cell.HiddenRetries = hiddenRetries(wireStats, out.Cell.Stale, retries)
 	closeLag, stopLag, notify := m.closeLag, m.stopLag, m.notifyLag
 	if m.notifyN > 0 {
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
 		out.Cell.NotifySamples = m.notifyN
 	}
-	if lag, ok := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch); ok {
+	if lag, ok := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch, finPath); ok {
 		notify = lag
 	}
 	if measured != nil && feed != nil {
@@ -432,11 +430,8 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 		if rt <= 0 {
 			rt = pool.DefaultRequestTimeout
 		}
-		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, path.mapper())
+		feed = feedMatcher(capture.Recorder(), time.Duration(1+p.Strategy.Behaviour().Retries)*rt+5*time.Second, path.mapper(), behind(path, p.Spec.IdleTimeout))
 		matcher = feed.matcher
-		if path.pool() != nil {
-			matcher.behindHop(hopLead(p.Spec.IdleTimeout))
-		}
 	}
 	located := p.Spec.IdleTimeout + skewQuantile(p.Skew, 0.5) // the close as the user told it
 	out, rec, err := measure(ctx, p, target, enc, nil, nil, matcher, located)
@@ -469,7 +464,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	}
 	ownErrors(&out.Cell, rec, m)
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
-	notify, _ := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch)
+	notify, _ := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch, oneWay-finLead)
 	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, notify: notify})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
@@ -657,6 +652,14 @@ func hopAccount(hop hops.Hop, spec hops.Spec, c *results.Cell) (retries int64, e
 	hs := hop.Stats()
 	c.Hop = &results.Hop{Kind: hop.Kind(), Version: hop.Version(), Requests: hs.Requests, BadGateway: hs.BadGateway, UpstreamRetries: hs.UpstreamTries}
 	return retries + hs.UpstreamTries, nil
+}
+
+// behind is the matcher's lead behind a reverse proxy in path (hopLead), 0 without one.
+func behind(path *cellPath, t time.Duration) time.Duration {
+	if path.pool() == nil {
+		return 0
+	}
+	return hopLead(t)
 }
 
 // ownErrors takes out of the cell's stale failures the proxy's 502s that no close of the

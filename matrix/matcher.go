@@ -84,9 +84,10 @@ func hopLead(t time.Duration) time.Duration {
 	return min(max(t/10, 10*time.Millisecond), 500*time.Millisecond)
 }
 
-// hopEndSlack is added to a failure's end: the wire's kernel timestamps and the load's
-// clock readings differ by microseconds.
-const hopEndSlack = time.Millisecond
+// hopEndSlack is added to a failure's end: the builtin stamps a close once close(2) has
+// returned, which on a busy machine can be milliseconds after the proxy met it, and the
+// wire's kernel timestamps and the load's clock differ by microseconds.
+const hopEndSlack = 10 * time.Millisecond
 
 // matchHop reports whether f is explained behind a proxy, using up the close.
 func (m *closeMatcher) matchHop(f attack.StaleConn) bool {
@@ -113,14 +114,32 @@ func (m *closeMatcher) hopClose(mc matchedClose) {
 	// A failure still to come ended after now and started at most a lifetime before.
 	old := sort.Search(len(m.hopCloses), func(i int) bool { return m.hopCloses[i] >= mc.closed-int64(m.grace)-m.hopLead })
 	m.hopCloses = slices.Delete(m.hopCloses, 0, old)
+	// A failure that ended before the horizon of the closes kept can find none: it is
+	// settled now rather than retried at every close until the cell's end.
+	horizon := mc.closed - int64(m.grace)
 	kept := m.pending[:0]
 	for _, f := range m.pending {
-		if !m.matchHop(f) {
+		switch {
+		case m.matchHop(f):
+		case m.ns(f.End)+int64(hopEndSlack) < horizon && !f.End.IsZero():
+			m.settleHop(f)
+		default:
 			kept = append(kept, f)
 		}
 	}
 	clear(m.pending[len(kept):])
 	m.pending = kept
+}
+
+// settleHop counts a failure behind a proxy that no close explains: a 502 is the proxy's
+// own error, anything else unmatched.
+func (m *closeMatcher) settleHop(f attack.StaleConn) {
+	if f.Gateway {
+		m.ownErrors++
+		m.ownGaps = append(m.ownGaps, f.Gap)
+	} else {
+		m.unmatched++
+	}
 }
 
 // expireOnServerClose is for a client whose closes are not seen (see serverSide).
@@ -351,9 +370,8 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 	for _, f := range m.pending {
 		switch {
 		case m.throughHop && m.matchHop(f), !m.throughHop && m.matchFailure(f):
-		case m.throughHop && f.Gateway:
-			m.ownErrors++
-			m.ownGaps = append(m.ownGaps, f.Gap)
+		case m.throughHop:
+			m.settleHop(f)
 		default:
 			m.unmatched++
 		}

@@ -98,13 +98,17 @@ func (r *durationSample) values() []time.Duration {
 // how many it answered: its window, which the model would otherwise take from the
 // load's own watchers (none behind a proxy) or assume. A pool that probes at checkout
 // (Apache) closes a dead connection only when it next picks it: no window of its.
-func peerNotice(c *results.Cell, watchingHop bool) (time.Duration, bool) {
+//
+// The wire times it at the upstream: the FIN's trip to the proxy and the proxy's FIN's
+// trip back (finPath each, the delay proxy's when one sits between) are taken off.
+func peerNotice(c *results.Cell, watchingHop bool, finPath time.Duration) (time.Duration, bool) {
 	w := c.Server.Wire
 	if !watchingHop || w == nil || w.PeerCloses == 0 {
 		return 0, false
 	}
-	c.NotifyLagUS, c.NotifySamples = w.PeerCloseLagUS, int(w.PeerCloses)
-	return time.Duration(w.PeerCloseLagUS * float64(time.Microsecond)), true
+	lag := max(time.Duration(w.PeerCloseLagUS*float64(time.Microsecond))-2*finPath, 0)
+	c.NotifyLagUS, c.NotifySamples = float64(lag)/float64(time.Microsecond), int(w.PeerCloses)
+	return lag, true
 }
 
 // wireOf is a capture's account as the cell carries it.
@@ -187,8 +191,14 @@ const maxIdleSamples = 8192
 // feedMatcher streams streamer's closes into a new matcher whose grace is lifetime:
 // a failure is recorded when its request's last attempt ends, up to a request timeout
 // per attempt after the pool closed the connection it failed on.
-func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy hops.PortMapper) *closeFeed {
+//
+// hopLead above 0 puts the matcher behind a reverse proxy (closeMatcher.behindHop) before
+// the first close can arrive.
+func feedMatcher(streamer upstreams.CloseStreamer, lifetime time.Duration, proxy hops.PortMapper, hopLead time.Duration) *closeFeed {
 	f := &closeFeed{matcher: newCloseMatcher(lifetime), proxy: proxy, idle: newDurationSample(1)}
+	if hopLead > 0 {
+		f.matcher.behindHop(hopLead)
+	}
 	streamer.StreamCloses(f.close)
 	return f
 }

@@ -190,3 +190,16 @@ func TestWireAccountsForEveryRequestThatMetAClosedConnection(t *testing.T) {
 		}
 	}
 }
+
+// Behind a proxy the wire times the proxy's answer to an idle close at the upstream:
+// the FIN's trip to the proxy and the proxy's FIN's trip back are taken off, and only a
+// pool that watches gets the window.
+func TestPeerNoticeTakesOffThePath(t *testing.T) {
+	c := results.Cell{Server: results.Server{Wire: &results.Wire{PeerCloses: 5, PeerCloseLagUS: 4200}}}
+	if lag, ok := peerNotice(&c, true, 2*time.Millisecond); !ok || lag != 200*time.Microsecond || c.NotifyLagUS != 200 || c.NotifySamples != 5 {
+		t.Errorf("lag %v (%v), cell %gµs from %d: want 200µs from 5", lag, ok, c.NotifyLagUS, c.NotifySamples)
+	}
+	if _, ok := peerNotice(&c, false, 0); ok {
+		t.Error("a pool that does not watch got a window")
+	}
+}

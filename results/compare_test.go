@@ -129,6 +129,8 @@ func TestMergeRunsAddsCountsAndHistograms(t *testing.T) {
 	ba.Reused, ba.Status, ba.ClosingResponses = 10, StatusClasses{S2xx: 50}, 40
 	bb := cell("blind", 0, 300, 100, 3000)
 	bb.Reused, bb.Status = 250, StatusClasses{S2xx: 200}
+	ba.Hop = &Hop{Kind: "nginx", Version: "nginx/1.22.1", Requests: 100, BadGateway: 6, UpstreamRetries: 2, OwnErrors: 1}
+	bb.Hop = &Hop{Kind: "nginx", Version: "nginx/1.22.1", Requests: 300, BadGateway: 9, UpstreamRetries: 3}
 	ba.Finish()
 	bb.Finish()
 	if ba.NotMeasured == "" || bb.NotMeasured != "" {
@@ -149,6 +151,11 @@ func TestMergeRunsAddsCountsAndHistograms(t *testing.T) {
 	}
 	if blind.Reused != 260 || blind.Status.S2xx != 250 || blind.ClosingResponses != 40 || blind.NotMeasured != "" {
 		t.Fatalf("merged blind: reused %d, status %+v, closing %d, not measured %q", blind.Reused, blind.Status, blind.ClosingResponses, blind.NotMeasured)
+	}
+	// The proxy's account is summed too, so that its own errors and its retries are the
+	// merged cell's, as its stale count is.
+	if hp := blind.Hop; hp == nil || hp.Requests != 400 || hp.BadGateway != 15 || hp.UpstreamRetries != 5 || hp.OwnErrors != 1 || hp.Kind != "nginx" {
+		t.Fatalf("merged hop %+v", hp)
 	}
 	h, err := ReadHlog(filepath.Join(out, blind.Hlog))
 	// 1..100µs from a and 1..300µs from b: the 200th of 400 values is 100µs.

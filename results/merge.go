@@ -202,6 +202,18 @@ func (m *mergedCell) add(c Cell, h *hdrhistogram.Histogram) error {
 	a.Failures.Timeout += c.Failures.Timeout
 	a.Failures.BadGateway += c.Failures.BadGateway
 	a.Failures.Other += c.Failures.Other
+	if h := c.Hop; h != nil {
+		if a.Hop == nil {
+			a.Hop = &Hop{Kind: h.Kind, Version: h.Version}
+		} else {
+			m := *a.Hop
+			a.Hop = &m // the part's own stays as it was
+		}
+		a.Hop.Requests += h.Requests
+		a.Hop.BadGateway += h.BadGateway
+		a.Hop.UpstreamRetries += h.UpstreamRetries
+		a.Hop.OwnErrors += h.OwnErrors
+	}
 	s, t := &a.Server, c.Server
 	s.Accepted, s.IdleCloses, s.ClosesWithUnread = s.Accepted+t.Accepted, s.IdleCloses+t.IdleCloses, s.ClosesWithUnread+t.ClosesWithUnread
 	s.Executed, s.Duplicates = s.Executed+t.Executed, s.Duplicates+t.Duplicates

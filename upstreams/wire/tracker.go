@@ -147,10 +147,10 @@ func (t *tracker) fromServer(c *conn, s segment) {
 	case t.idleTimeout <= 0 || idle >= t.idleTimeout/2:
 		// Idle long enough to be the idle timeout, or the timeout is unknown. A request
 		// waiting here met the close: the race, from the server's side.
-		t.close(c, s, upstreams.ReasonIdle)
-		if !s.rst {
-			c.idleClosed = s.at
+		if !s.rst && !c.pending {
+			c.idleClosed = s.at // an idle close the client had sent nothing into
 		}
+		t.close(c, s, upstreams.ReasonIdle)
 	default:
 		t.close(c, s, upstreams.ReasonServer)
 	}
