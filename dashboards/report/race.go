@@ -111,9 +111,15 @@ func (v *view) raceSpan() (lo, hi float64, ok bool) {
 // Window bounds: a curve between these two values is moving (raceWindow).
 const windowLow, windowHigh = 0.02, 0.98
 
+// minWindowRequests is how many requests a bin needs to place the window: a gap far
+// out in the sweep's tail (a lane preempted for 15 ms, a late close of the builtin's)
+// holds one or two requests, and one stale of three is no window.
+const minWindowRequests = 5
+
 // raceWindow is the range of g - T (ms) the window chart shows, the same in every
 // panel: from the first bin to the last where any curve, measured or predicted, lies
-// between 2% and 98%, widened by half its width (at least two of its bins) each side.
+// between 2% and 98%, widened by half its width (at least two of its bins) each side;
+// bins of fewer than minWindowRequests requests do not count.
 // Where no curve passes through that band (a blind pool that steps from 0 to 1 between
 // two bins), the bins where some curve changes from one bin to the next stand in.
 func (v *view) raceWindow() (lo, hi float64, ok bool) {
@@ -123,6 +129,9 @@ func (v *view) raceWindow() (lo, hi float64, ok bool) {
 	for _, byStrategy := range v.byCombo {
 		for _, t := range byStrategy {
 			for _, cp := range t.curve {
+				if cp.requests < minWindowRequests {
+					continue
+				}
 				m, p := float64(cp.stale)/float64(cp.requests), cp.predictedRequests/float64(cp.requests)
 				if moving(m) || moving(p) {
 					lo, hi = math.Min(lo, cp.gapMinusTMS-cp.binMS/2), math.Max(hi, cp.gapMinusTMS+cp.binMS/2)
