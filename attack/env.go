@@ -135,14 +135,16 @@ func (e *Env) sendHTTP(ctx context.Context, tr http.RoundTripper, intended time.
 	var wrote bool
 	trace := &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
+			now := time.Now()
 			r.Attempts++
-			if r.Attempts == 1 {
-				r.FirstReused, r.FirstIdleAge = i.Reused, i.IdleTime
-			}
 			r.Reused = i.Reused
 			r.IdleAge = i.IdleTime
 			if a, ok := i.Conn.LocalAddr().(*net.TCPAddr); ok {
 				r.LocalPort = a.Port
+			}
+			if r.Attempts == 1 {
+				r.FirstReused, r.FirstIdleAge = i.Reused, i.IdleTime
+				r.FirstCheckout, r.FirstPort = now, r.LocalPort
 			}
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote = i.Err == nil },

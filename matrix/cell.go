@@ -276,10 +276,11 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	view := viewSelf
 	var capture *wire.Capture
 	gaps := newDurationSample(3) // the server's gaps before reuse, on the wire
-	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil); !wanted && !streaming {
+	reuses := newReuseLog()
+	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil, u.Real()); !wanted && !streaming {
 		view = why
 	} else if wanted && path.enclosure() == nil {
-		capture, why = startCapture(up, configured, pcap, gaps.add)
+		capture, why = startCapture(up, configured, pcap, reuses.adder(gaps))
 		switch {
 		case !streaming && capture != nil:
 			streamer, streaming, view = capture.Recorder(), true, viewWire
@@ -310,6 +311,11 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 			err = fmt.Errorf("upstream %s: %w", u, cerr)
 		}
 		wireStats = wireOf(ws)
+	}
+	var lags clientLags
+	if rec != nil {
+		lags = reuses.lags(rec.Checkouts)
+		lags.put(wireStats)
 	}
 	// The delay proxy's own scheduling adds to d; the model is told the delay the path
 	// really had.
@@ -373,20 +379,29 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if lag, ok := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch, finPath); ok {
 		notify = lag
 	}
+	var lead time.Duration // how long before its closes the server stopped reading
 	if measured != nil && feed != nil {
 		// The model of a real server: the idle closes it made under this cell's load,
 		// rather than the few measured on idle connections before it, once there are
 		// enough of them.
 		if idle := feed.idlePeriods(); len(idle) >= closeSamples {
-			measured = cellClosesSkew(idle, rec.Gaps.Weighted(), s.IdleTimeout)
+			// In the server's clock a client gap is longer by both lags.
+			frame := lags.read + lags.write
+			measured = cellClosesSkew(idle, rec.Gaps.Weighted(), frame, s.IdleTimeout)
 			out.Cell.Server.ModelCloses = len(idle)
+			if wireStats != nil {
+				lead = stopLead(wireStats.IdleUnread, measured, rec.Gaps.Weighted(), frame, s.IdleTimeout)
+				wireStats.StopLeadUS = float64(lead) / float64(time.Microsecond)
+			}
 		}
 	}
 	if measured != nil {
 		// The measured closes already hold the server's lateness.
-		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, finLead: finLead, notify: notify, keepAlive: keepAlive, measuredKeepAlive: true})
+		// They are the closes as the wire shows them: the server stopped reading a lead
+		// before (a negative stop lag).
+		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, finLead: finLead, stopLag: -lead, notify: notify, lags: lags, keepAlive: keepAlive, measuredKeepAlive: true})
 	} else {
-		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, notify: notify})
+		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, notify: notify, lags: lags})
 	}
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
@@ -398,8 +413,9 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	// A server on loopback is seen on the wire, as the real kinds are.
 	capture, view := (*wire.Capture)(nil), ""
 	gaps := newDurationSample(3) // the server's gaps before reuse, on the wire
-	if wanted, why := wantCapture(p.Spec.Wire, false, false, false); wanted {
-		capture, view = captureURL(target, p.Spec.IdleTimeout, nil, gaps.add)
+	reuses := newReuseLog()
+	if wanted, why := wantCapture(p.Spec.Wire, false, false, false, false); wanted {
+		capture, view = captureURL(target, p.Spec.IdleTimeout, nil, reuses.adder(gaps))
 	} else {
 		view = why
 	}
@@ -465,7 +481,9 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	ownErrors(&out.Cell, rec, m)
 	out.Cell.HiddenRetries = hiddenRetries(out.Cell.Server.Wire, out.Cell.Stale, retries)
 	notify, _ := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch, oneWay-finLead)
-	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, notify: notify})
+	lags := reuses.lags(rec.Checkouts)
+	lags.put(out.Cell.Server.Wire)
+	predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, notify: notify, lags: lags})
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
 }
@@ -584,6 +602,7 @@ type observed struct {
 	finLead           time.Duration // how much sooner a FIN crosses the path than data
 	closeLag, stopLag time.Duration
 	notify            time.Duration // the watchers' notify lag
+	lags              clientLags    // the client's read and write lags, off the wire
 	// keepAlive is the Keep-Alive header a real server was seen to send ("" none);
 	// measured says it was looked at (a real server), so that its absence counts.
 	keepAlive         string
@@ -594,6 +613,8 @@ type observed struct {
 // measurement.
 func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 	c.OneWayUS = float64(o.oneWay) / float64(time.Microsecond)
+	c.ReadLagUS = float64(o.lags.read) / float64(time.Microsecond)
+	c.WriteLagUS = float64(o.lags.write) / float64(time.Microsecond)
 	hint := p.Upstream.Advertise
 	if hint == 0 {
 		hint = p.Spec.IdleTimeout
@@ -619,6 +640,8 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		CloseLag:    o.closeLag,
 		StopLag:     o.stopLag,
 		NotifyLag:   o.notify,
+		ReadLag:     o.lags.read,
+		WriteLag:    o.lags.write,
 	}
 	// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.
 	params.FINLead = o.finLead

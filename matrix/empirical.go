@@ -37,8 +37,9 @@ const minSurvival = 0.05
 // the load does to a real server's timers). A close is only seen when the client's gap
 // outlasted the server's timer, so long timers are under-represented in proportion to
 // how few gaps exceed them: each close of idle period x weighs 1/S(x), S the fraction of
-// the cell's exposed gaps longer than x (inverse probability weighting, S >= 5%).
-func cellClosesSkew(idle []time.Duration, gaps func(yield func(time.Duration, int64) bool), believed time.Duration) *empiricalSkew {
+// the cell's exposed gaps longer than x (inverse probability weighting, S >= 5%). A
+// client gap g is g + lag in the server's clock (clientLags: read and write lag).
+func cellClosesSkew(idle []time.Duration, gaps func(yield func(time.Duration, int64) bool), lag, believed time.Duration) *empiricalSkew {
 	type bucket struct {
 		gap time.Duration
 		n   int64
@@ -46,7 +47,7 @@ func cellClosesSkew(idle []time.Duration, gaps func(yield func(time.Duration, in
 	var gs []bucket
 	var total int64
 	for g, n := range gaps {
-		gs = append(gs, bucket{g, n})
+		gs = append(gs, bucket{g + lag, n})
 		total += n
 	}
 	sort.Slice(gs, func(i, j int) bool { return gs[i].gap < gs[j].gap })

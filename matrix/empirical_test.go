@@ -30,7 +30,7 @@ func TestCellClosesSkewUndoesTheGapsSelection(t *testing.T) {
 		}
 	}
 	median := func(e *empiricalSkew) time.Duration { return skewQuantile(e, 0.5) }
-	raw, weighted := newEmpiricalSkew(seen, T), cellClosesSkew(seen, gaps, T)
+	raw, weighted := newEmpiricalSkew(seen, T), cellClosesSkew(seen, gaps, 0, T)
 	if m := median(weighted); m < -200*time.Microsecond || m > 200*time.Microsecond {
 		t.Errorf("weighted median skew %v, want the timers' own, 0 ± 0.2ms", m)
 	}

@@ -32,8 +32,9 @@ const (
 )
 
 // wantCapture says whether a cell captures: auto where the server keeps no account of
-// its own or a pcap is asked for; why is the view when it does not.
-func wantCapture(mode string, selfView, pcap, hop bool) (bool, string) {
+// its own, runs in a process of its own, or a pcap is asked for; why is the view when
+// it does not.
+func wantCapture(mode string, selfView, pcap, hop, ownProcess bool) (bool, string) {
 	switch mode {
 	case WireOff:
 		return false, viewNone("--wire off: no packet capture")
@@ -42,7 +43,10 @@ func wantCapture(mode string, selfView, pcap, hop bool) (bool, string) {
 	}
 	// Behind a proxy the wire shows what no server's account can: how soon the proxy's
 	// pool answers an idle close (its race window, for the model) and its hidden replays.
-	return !selfView || pcap || hop, ""
+	// A server in its own process (gonet) keeps an account of its closes but not when it
+	// stopped reading before one, nor when the client's gap began: the wire has both.
+	// The in-process builtin measures them itself and is left uncaptured.
+	return !selfView || pcap || hop || ownProcess, ""
 }
 
 // durationSample is a uniform sample (a reservoir) of at most maxIdleSamples durations
@@ -113,9 +117,12 @@ func peerNotice(c *results.Cell, watchingHop bool, finPath time.Duration) (time.
 
 // wireOf is a capture's account as the cell carries it.
 func wireOf(ws wire.Stats) *results.Wire {
-	w := &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread, PeerCloses: ws.PeerCloses}
+	w := &results.Wire{Segments: ws.Segments, Drops: ws.Drops, ServerFINs: ws.ServerFINs, ServerRSTs: ws.ServerRSTs, LateRequests: ws.LateRequests, ClosesWithUnread: ws.ClosesWithUnread, PeerCloses: ws.PeerCloses, IdleUnread: ws.IdleUnread}
 	if ws.PeerCloses > 0 {
 		w.PeerCloseLagUS = float64(ws.PeerCloseLag) / float64(ws.PeerCloses) / float64(time.Microsecond)
+	}
+	if ws.IdleUnread > 0 {
+		w.UnreadLeadUS = float64(ws.UnreadLead) / float64(ws.IdleUnread) / float64(time.Microsecond)
 	}
 	return w
 }
@@ -128,11 +135,11 @@ func viewNone(why string) string { return "none (" + why + ")" }
 // with no account of its own (nginx, uvicorn, node, a --target) is seen as builtin and
 // gonet see themselves. When it cannot (not root, not Linux, a build without cgo) the
 // cell goes on without, and its view says why.
-func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer, onReuse func(time.Duration)) (*wire.Capture, string) {
+func startCapture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer, onReuse func(wire.Reuse)) (*wire.Capture, string) {
 	return captureURL(up.URL(), idleTimeout, pcap, onReuse)
 }
 
-func captureURL(target string, idleTimeout time.Duration, pcap io.Writer, onReuse func(time.Duration)) (*wire.Capture, string) {
+func captureURL(target string, idleTimeout time.Duration, pcap io.Writer, onReuse func(wire.Reuse)) (*wire.Capture, string) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, viewNone(err.Error())

@@ -60,6 +60,9 @@ func TestWireViewMatchesEveryStaleFailureOfARealServer(t *testing.T) {
 	if !strings.HasPrefix(srv.Version, "nginx") {
 		t.Errorf("server.version %q: the server's own numbers are kept beside the wire's", srv.Version)
 	}
+	if w := srv.Wire; w.LagSamples < minLagSamples || w.ReadLagUS <= 0 || w.WriteLagUS <= 0 {
+		t.Errorf("wire %+v beside %d reused requests: want the read and write lags of at least %d", *w, c.Reused, minLagSamples)
+	}
 	t.Logf("nginx on the wire: %d requests, %d stale, server %+v, wire %+v", c.Requests, c.Stale, srv, *srv.Wire)
 }
 
@@ -84,6 +87,11 @@ func TestWireSeesTheBuiltinsClosesBesideItsOwnView(t *testing.T) {
 	sp := srv.IdleCloseMS
 	if sp == nil || sp.Samples != srv.IdleCloses || sp.Min < 250 || sp.P50 < sp.Min || sp.P99 < sp.P50 || sp.Max < sp.P99 {
 		t.Fatalf("idle_close_ms %+v beside %d idle closes: want each one, none before 250 ms, in order", sp, srv.IdleCloses)
+	}
+	// The client's lags, off the wire: its gap begins after the response left the
+	// server, and its request leaves after its checkout, so both are above 0.
+	if w := srv.Wire; w.LagSamples < minLagSamples || w.ReadLagUS <= 0 || w.WriteLagUS <= 0 {
+		t.Errorf("wire %+v beside %d reused requests: want the read and write lags of at least %d", *w, c.Reused, minLagSamples)
 	}
 	servers := recommend.FromRun([]results.Cell{c})
 	if len(servers) != 1 || servers[0].Closes != *sp || len(servers[0].Recommendations) == 0 {
@@ -112,8 +120,8 @@ func TestWireSeesAServerThatClosesByRST(t *testing.T) {
 	}
 }
 
-// By default a server that keeps its own account is not captured (the capture costs
-// CPU at high rates), and --wire off leaves a real server without a view, saying so.
+// By default the in-process builtin, which keeps its own account, is not captured (the
+// capture costs CPU at high rates), and --wire off leaves a real server without a view, saying so.
 func TestWireModes(t *testing.T) {
 	cell := func(upstream, mode string) *results.Cell {
 		t.Helper()
@@ -130,6 +138,11 @@ func TestWireModes(t *testing.T) {
 	}
 	if c := cell("builtin", ""); c.Server.View != viewSelf || c.Server.Wire != nil {
 		t.Errorf("builtin, --wire auto: view %q, wire %+v: want self and no capture", c.Server.View, c.Server.Wire)
+	}
+	// gonet keeps its own account in a process of its own: the wire adds the client's
+	// lags and its stop-reading lead.
+	if c := cell("gonet", ""); c.Server.View != viewSelf || c.Server.Wire == nil {
+		t.Errorf("gonet, --wire auto: view %q, wire %+v: want self with the capture beside it", c.Server.View, c.Server.Wire)
 	}
 	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
 		t.Skip("skipped: nginx is not installed (apt-get install nginx)")

@@ -167,6 +167,27 @@ type Wire struct {
 	// long a watching client, a proxy's pool behind a hop, takes to see a close.
 	PeerCloses     int64   `json:"peer_closes,omitempty"`
 	PeerCloseLagUS float64 `json:"peer_close_lag_us,omitempty"`
+	// ReadLagUS is the mean time (µs) from a response's last byte on the wire to the
+	// client's pool taking its connection back idle: the server's idle timer runs that
+	// long before the client's gap begins. WriteLagUS is the mean time from the
+	// client's checkout of an idle connection to its request's first byte on the wire:
+	// a looking strategy's last look comes that long before the request, which is its
+	// window. LagSamples is how many reuses paired by port they are means of (0: none,
+	// a client kind's lane, whose library does not say when it checked out, or a proxy
+	// between the load and the server).
+	// IdleUnread are the idle closes that found a request waiting, and UnreadLeadUS the
+	// mean time (µs) it had waited: the server had stopped reading before its close was
+	// on the wire, and a request in between met the close unread.
+	IdleUnread   int64   `json:"idle_unread,omitempty"`
+	UnreadLeadUS float64 `json:"unread_lead_us,omitempty"`
+	// StopLeadUS is how long (µs) before its close the server stopped reading, on
+	// average: the idle closes with a request unread over how many of the cell's
+	// requests the model puts just before a close. The model's closes come that much
+	// sooner to a request than to a look (0: fewer than 4 unread, or no cell closes).
+	StopLeadUS float64 `json:"stop_lead_us,omitempty"`
+	ReadLagUS  float64 `json:"read_lag_us,omitempty"`
+	WriteLagUS float64 `json:"write_lag_us,omitempty"`
+	LagSamples int     `json:"lag_samples,omitempty"`
 }
 
 // Cell is one measured combination.
@@ -223,9 +244,15 @@ type Cell struct {
 	OneWayUS float64 `json:"one_way_us,omitempty"`
 	// NotifyLagUS is the mean time, in µs, the pool's idle watchers took to wake to a
 	// FIN (watch strategies; matched with the server's closes by port), and
-	// NotifySamples how many wake-ups it averages. The model widens watch's window by it.
+	// NotifySamples how many wake-ups it averages. The model widens by it the window of
+	// a pool whose watcher must run to drop a connection (a proxy's); idlerace's watch
+	// asks its watcher at checkout.
 	NotifyLagUS   float64 `json:"notify_lag_us,omitempty"`
 	NotifySamples int     `json:"notify_samples,omitempty"`
+	// ReadLagUS and WriteLagUS are the client's lags the model used (µs): the wire's
+	// (server.wire.read_lag_us, write_lag_us), where it paired the client's reuses.
+	ReadLagUS  float64 `json:"read_lag_us,omitempty"`
+	WriteLagUS float64 `json:"write_lag_us,omitempty"`
 	// PredictedRetryRate is the model's expected Retries / Requests.
 	PredictedRetryRate float64 `json:"predicted_retry_rate"`
 

@@ -129,7 +129,7 @@ func (a *adaptiveMargin) Learned() (closes int, limit time.Duration, afterRespon
 // Model: a watcher throughout; past learning, a library-style idle limit at the
 // estimate (the cells it runs in learn within their first idle periods).
 func (a *adaptiveMargin) Model(b *Behaviour) {
-	b.Watch = true
+	b.Watch, b.WatchAtCheckout = true, true
 	a.mu.Lock()
 	if a.learned {
 		b.MaxIdle = max(a.limit, 1) // MaxIdle 0 would mean no limit

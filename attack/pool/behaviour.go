@@ -13,6 +13,12 @@ type Behaviour struct {
 	// Watch: a background reader drops an idle connection when the server's FIN
 	// arrives, a notify lag later.
 	Watch bool
+	// WatchAtCheckout: a checkout wakes the watcher and waits for what it saw (idlerace's
+	// own pool), so a FIN the runtime's poller has taken from the kernel counts even if
+	// the watcher had not run yet. Its window is the poller's lag, not the watcher's
+	// wake-up: on a machine with a core to spare, an idle thread waits in epoll_wait and
+	// takes the FIN at once. Go's Transport (stdlib) waits for its readLoop to run.
+	WatchAtCheckout bool
 	// Probe: a non-blocking peek at checkout sees a FIN that has arrived, on connections
 	// idle at least ProbeAfter.
 	Probe      bool

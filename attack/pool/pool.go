@@ -443,9 +443,10 @@ func (p *Pool) release(addr string, c *Conn, reusable bool) {
 func (p *Pool) watchIdle(addr string, c *Conn) {
 	_, err := c.br.Peek(1)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// A checkout woke us: it owns the connection now. Go's netpoller reports the
-		// past deadline even when a FIN is already in the socket but this goroutine had
-		// not run yet: that notify lag is watch's window, as in net/http's readLoop.
+		// A checkout woke us: it owns the connection now. The past deadline wins only
+		// over a FIN the runtime's poller has not yet taken from the kernel; one it has
+		// (this goroutine made ready, not yet run) is read as EOF, and the checkout
+		// drops the connection. That poller lag is watch's window.
 		close(c.watchDone)
 		return
 	}

@@ -57,6 +57,11 @@ type Params struct {
 	// lands StopLag late. The builtin upstream measures it; 0 where unknown. It is at
 	// most CloseLag: what lies between is the window of strategies that look.
 	StopLag time.Duration
+	// ReadLag is how long after the server wrote a response the client's gap began (its
+	// pool took the connection back): the server's idle timer is that much ahead of the
+	// client's. WriteLag is how long after the gap ended (the checkout, where a strategy
+	// looks) the request left. Both are the wire's, under the cell's load; 0 unknown.
+	ReadLag, WriteLag time.Duration
 	// Method of the requests; decides whether idempotent-only retries replay them.
 	Method string
 }
@@ -89,19 +94,26 @@ func Fail(b pool.Behaviour, p Params, g time.Duration) (stale, retried float64) 
 		}
 	}
 	d := p.Latency
-	closedBeforeArrival := p.cdf(g + 2*d - t - p.StopLag) // s < g + 2d - T - stop lag
+	// In the server's frame the checkout comes ReadLag after the client's gap says, and
+	// the request WriteLag after the checkout.
+	look := g + p.ReadLag
+	closedBeforeArrival := p.cdf(look + p.WriteLag + 2*d - t - p.StopLag) // s < g + 2d - T - stop lag
 	wire := closedBeforeArrival
 	switch {
 	case b.Probe && g >= b.ProbeAfter:
 		// The probe at g sees a FIN that arrived by then: s < g - T + lead - close lag.
-		wire = closedBeforeArrival - p.cdf(g-t+p.FINLead-p.CloseLag)
+		wire = closedBeforeArrival - p.cdf(look-t+p.FINLead-p.CloseLag)
 	case b.Watch:
 		// The watcher drops the connection a notify lag after the FIN: s < g - lag - T + lead.
 		lag := p.NotifyLag
-		if lag <= 0 {
+		switch {
+		case b.WatchAtCheckout:
+			// The checkout asks the watcher: the poller's lag, taken as none.
+			lag = 0
+		case lag <= 0:
 			lag = DefaultNotifyLag
 		}
-		wire = closedBeforeArrival - p.cdf(g-lag-t+p.FINLead-p.CloseLag)
+		wire = closedBeforeArrival - p.cdf(look-lag-t+p.FINLead-p.CloseLag)
 	}
 	if wire < 0 {
 		wire = 0

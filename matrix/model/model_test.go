@@ -116,6 +116,40 @@ func TestStopLagNarrowsTheProbeWindow(t *testing.T) {
 	}
 }
 
+// The server's idle timer starts ReadLag before the client's gap and the request leaves
+// WriteLag after the checkout: blind fails from g > T - read lag - write lag, and a
+// strategy that looks at checkout misses a close in the last WriteLag before the
+// request. At T = 1 s, +-3 ms, 0.3 ms of each is 10 points of blind and 5 of the probe.
+func TestClientLagsMoveTheClose(t *testing.T) {
+	const T = time.Second
+	gaps := sweepGaps(T, 3*time.Millisecond, 60000)
+	p := Params{IdleTimeout: T, Skew: skew(t, "none"), ReadLag: 300 * time.Microsecond, WriteLag: 300 * time.Microsecond}
+	blind, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+	if want := 3.6 / 6; math.Abs(blind-want) > 0.001 {
+		t.Errorf("blind: %.4f, want %.4f (fails from g > T - 0.6 ms)", blind, want)
+	}
+	probe, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
+	if want := 0.3 / 6; math.Abs(probe-want) > 0.001 {
+		t.Errorf("read-probe: %.4f, want %.4f (the write lag over the sweep)", probe, want)
+	}
+	// A pool whose watcher must run to drop the connection (a proxy's, Go's Transport)
+	// adds its notify lag; idlerace's watch asks its watcher at checkout, and the FIN
+	// the runtime's poller holds counts at once.
+	p.NotifyLag = 200 * time.Microsecond
+	readLoop, _ := Predict(pool.Behaviour{Watch: true}, p, gaps, int64(len(gaps)))
+	if want := 0.5 / 6; math.Abs(readLoop-want) > 0.001 {
+		t.Errorf("a watcher that must run: %.4f, want %.4f (the write lag and the notify lag)", readLoop, want)
+	}
+	watch, _ := Predict(behaviour(t, "watch"), p, gaps, int64(len(gaps)))
+	if want := 0.3 / 6; math.Abs(watch-want) > 0.001 {
+		t.Errorf("watch: %.4f, want %.4f (the write lag alone)", watch, want)
+	}
+	margin, _ := Predict(behaviour(t, "timeout-margin:margin=20ms"), p, gaps, int64(len(gaps)))
+	if margin != 0 {
+		t.Errorf("timeout-margin: %.4f, want 0 (its gaps end 20 ms before T in the client's clock)", margin)
+	}
+}
+
 func TestHintOverridesBelievedTimeout(t *testing.T) {
 	b := behaviour(t, "hint-margin:margin=10ms")
 	p := Params{IdleTimeout: time.Second, Hint: 50 * time.Millisecond}

@@ -39,11 +39,21 @@ type Options struct {
 	// pcap file, nanosecond timestamps, for Wireshark.
 	PCAP io.Writer
 	// OnReuse, when set, is called (from the capture's goroutine) for each request that
-	// arrives on a connection which has carried a response, with the time since that
-	// response's last byte left the server: the idle gap the server saw, whether the
-	// request was served or met the close.
-	OnReuse func(gap time.Duration)
+	// arrives on a connection which has carried a response, whether it was served or
+	// met the close.
+	OnReuse func(Reuse)
 }
+
+// Reuse is a request on a connection that had carried a response, as the wire saw it.
+type Reuse struct {
+	ClientPort int
+	// Answered is when the previous response's last byte left the server, Arrived when
+	// the request's first byte reached it (kernel timestamps).
+	Answered, Arrived time.Time
+}
+
+// Gap is the idle gap the server saw before the request.
+func (r Reuse) Gap() time.Duration { return r.Arrived.Sub(r.Answered) }
 
 // Capture is a running capture of one server port.
 type Capture struct {

@@ -62,8 +62,8 @@ func TestWireSeesTheServersOwnCloses(t *testing.T) {
 	_, portStr, _ := net.SplitHostPort(strings.TrimPrefix(up.URL(), "http://"))
 	port, _ := net.LookupPort("tcp", portStr)
 	var pcap bytes.Buffer
-	var reuses []time.Duration // only the capture's goroutine appends, until Stop
-	capture, err := wire.Start(wire.Options{Port: port, IdleTimeout: T, PCAP: &pcap, OnReuse: func(g time.Duration) { reuses = append(reuses, g) }})
+	var reuses []wire.Reuse // only the capture's goroutine appends, until Stop
+	capture, err := wire.Start(wire.Options{Port: port, IdleTimeout: T, PCAP: &pcap, OnReuse: func(r wire.Reuse) { reuses = append(reuses, r) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +148,8 @@ func TestWireSeesTheServersOwnCloses(t *testing.T) {
 	}
 	// Each connection's second request reused it, and so did the late one, long after
 	// its connection's last response (past the close at T).
-	if len(reuses) != conns+1 || reuses[len(reuses)-1] < T || slices.ContainsFunc(reuses, func(g time.Duration) bool { return g < 0 }) {
-		t.Errorf("reused-connection gaps %v: want %d, none negative, the late one's past T", reuses, conns+1)
+	if len(reuses) != conns+1 || reuses[len(reuses)-1].Gap() < T || slices.ContainsFunc(reuses, func(r wire.Reuse) bool { return r.Gap() < 0 || !ports[r.ClientPort] }) {
+		t.Errorf("reused-connection gaps %v: want %d, none negative, each on a port of ours, the late one's past T", reuses, conns+1)
 	}
 	t.Logf("wire: %+v; recorder: %+v", st, ws)
 	// The pcap holds each segment the tracker saw, once.

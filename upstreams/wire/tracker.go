@@ -35,13 +35,21 @@ type Stats struct {
 	// takes to see the close, its race window, read off the wire.
 	PeerCloses   int64         `json:"peer_closes"`
 	PeerCloseLag time.Duration `json:"peer_close_lag_ns"`
+	// IdleUnread counts the idle closes that found a request waiting, and UnreadLead is
+	// the sum of how long before the close each had arrived: the server had stopped
+	// reading before its close reached the wire (an event loop closes a pass after its
+	// timer; Go's server a goroutine wake-up after its deadline), and a request that
+	// arrives in between is never read.
+	IdleUnread int64         `json:"idle_unread"`
+	UnreadLead time.Duration `json:"unread_lead_ns"`
 }
 
 // conn is one connection's state, by client port.
 type conn struct {
 	accepted, idleStart time.Time
 	requests            int
-	pending             bool // request bytes with no response after them
+	pending             bool      // request bytes with no response after them
+	pendingAt           time.Time // when they began to arrive
 	serverClosed        bool
 	clientClosed        bool
 	late                bool
@@ -54,12 +62,12 @@ type conn struct {
 type tracker struct {
 	rec         *upstreams.Recorder
 	idleTimeout time.Duration
-	onReuse     func(time.Duration) // Options.OnReuse
+	onReuse     func(Reuse) // Options.OnReuse
 	conns       map[int]*conn
 	stats       Stats
 }
 
-func newTracker(rec *upstreams.Recorder, idleTimeout time.Duration, onReuse func(time.Duration)) *tracker {
+func newTracker(rec *upstreams.Recorder, idleTimeout time.Duration, onReuse func(Reuse)) *tracker {
 	return &tracker{rec: rec, idleTimeout: idleTimeout, onReuse: onReuse, conns: map[int]*conn{}}
 }
 
@@ -100,7 +108,7 @@ func (t *tracker) fromClient(c *conn, s segment) {
 		case !c.pending:
 			t.reused(c, s)
 			c.requests++
-			c.pending = true
+			c.pending, c.pendingAt = true, s.at
 			t.rec.CountExecution("")
 		}
 	}
@@ -118,11 +126,11 @@ func (t *tracker) fromClient(c *conn, s segment) {
 	}
 }
 
-// reused hands OnReuse the server-side idle gap of a request that begins with s, when its
-// connection has carried a response before.
+// reused hands OnReuse a request that begins with s, when its connection has carried a
+// response before.
 func (t *tracker) reused(c *conn, s segment) {
 	if t.onReuse != nil && c.answered {
-		t.onReuse(s.at.Sub(c.idleStart))
+		t.onReuse(Reuse{ClientPort: s.clientPort, Answered: c.idleStart, Arrived: s.at})
 	}
 }
 
@@ -166,6 +174,10 @@ func (t *tracker) close(c *conn, s segment, reason string) {
 	}
 	if r.Unread {
 		t.stats.ClosesWithUnread++
+		if reason == upstreams.ReasonIdle {
+			t.stats.IdleUnread++
+			t.stats.UnreadLead += s.at.Sub(c.pendingAt)
+		}
 	}
 	if reason == upstreams.ReasonIdle && t.idleTimeout > 0 {
 		r.Due = c.idleStart.Add(t.idleTimeout)
