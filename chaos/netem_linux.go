@@ -177,6 +177,10 @@ func netnsAddr(network, addr string) (string, error) {
 	return addr, nil
 }
 
+// Do runs f on an OS thread in the namespace: a socket f opens (a packet capture of
+// the namespace's loopback, say) belongs to it.
+func (n *Netns) Do(f func()) error { return n.in(f) }
+
 // in runs f on an OS thread switched into the namespace, then switches the thread back.
 // It runs on a fresh goroutine, so the caller's thread is never touched; if switching
 // back fails, that goroutine exits still locked to its thread and the runtime ends the

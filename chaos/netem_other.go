@@ -37,6 +37,9 @@ func (n *Netns) Command(name string, args ...string) *exec.Cmd {
 }
 
 // Close does nothing.
+// Do cannot enter a namespace here.
+func (n *Netns) Do(f func()) error { return errNoNetns }
+
 func (n *Netns) Close() error { return nil }
 
 // CleanupStale does nothing: no namespaces outside Linux.

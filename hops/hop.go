@@ -100,6 +100,9 @@ func DelayOptions(o *spec.Options) (delay, jitter time.Duration, err error) {
 type Enclosure interface {
 	Listen(network, addr string) (net.Listener, error)
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	// Inside runs f where the upstream is (a thread in the namespace), so that what f
+	// opens (a packet capture of the upstream's interface) is opened there.
+	Inside(f func()) error
 }
 
 // Kind is a registered hop kind.

@@ -268,8 +268,8 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	if er, ok := up.(upstreams.ExecutionRememberer); ok {
 		er.RememberExecutions(lifetime)
 	}
-	// The server is seen on the wire (never inside a netem namespace, whose loopback
-	// is not ours): for one with no account of its own (nginx, uvicorn, node) the wire
+	// The server is seen on the wire (inside a netem namespace, on the namespace's
+	// loopback): for one with no account of its own (nginx, uvicorn, node) the wire
 	// is the account; beside one that keeps its own (builtin, gonet; --wire on or
 	// --pcap) it adds what only the wire shows (FIN or RST, requests after the FIN).
 	streamer, streaming := up.(upstreams.CloseStreamer)
@@ -279,8 +279,8 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	reuses := newReuseLog()
 	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil, u.Real()); !wanted && !streaming {
 		view = why
-	} else if wanted && path.enclosure() == nil {
-		capture, why = startCapture(up, configured, pcap, reuses.adder(gaps))
+	} else if wanted {
+		capture, why = path.capture(up, configured, pcap, reuses.adder(gaps))
 		switch {
 		case !streaming && capture != nil:
 			streamer, streaming, view = capture.Recorder(), true, viewWire
@@ -312,14 +312,20 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		}
 		wireStats = wireOf(ws)
 	}
-	var lags clientLags
-	if rec != nil {
-		lags = reuses.lags(rec.Checkouts)
-		lags.put(wireStats)
-	}
 	// The delay proxy's own scheduling adds to d; the model is told the delay the path
 	// really had.
 	oneWay, finLead := path.oneWay()
+	var lags clientLags
+	if rec != nil {
+		lags = reuses.lags(rec.Checkouts)
+		if path.enclosure() != nil && lags.n > 0 {
+			// Inside netem's namespace the wire stamps a segment after the qdisc held
+			// it: a request arrives a one-way delay after it left, which the model
+			// counts apart (2d).
+			lags.write = max(lags.write-oneWay, 0)
+		}
+		lags.put(wireStats)
+	}
 	path.stopRelays()
 	if err != nil {
 		_ = up.Close()

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/idlerace/idlerace/hops"
 	_ "github.com/idlerace/idlerace/hops/delay" // the latency paths, as hops
 	_ "github.com/idlerace/idlerace/hops/netem"
+	"github.com/idlerace/idlerace/upstreams"
+	"github.com/idlerace/idlerace/upstreams/wire"
 )
 
 // cellPath is a cell's chain of hops between the load and the upstream (Prepared.Path),
@@ -66,6 +69,19 @@ func (cp *cellPath) startInFront(ctx context.Context, p *Prepared, upstream stri
 		}
 	}
 	return nil
+}
+
+// capture starts the capture of up's port where up listens: on loopback, or on the
+// loopback of the hop that encloses it (netem's namespace), opened from inside.
+func (cp *cellPath) capture(up upstreams.Upstream, idleTimeout time.Duration, pcap io.Writer, onReuse func(wire.Reuse)) (c *wire.Capture, view string) {
+	e := cp.enclosure()
+	if e == nil {
+		return startCapture(up, idleTimeout, pcap, onReuse)
+	}
+	if err := e.Inside(func() { c, view = startCapture(up, idleTimeout, pcap, onReuse) }); err != nil {
+		return nil, viewNone("capture failed: " + err.Error())
+	}
+	return c, view
 }
 
 // enclosure is the hop that holds the upstream, or nil.

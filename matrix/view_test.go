@@ -216,3 +216,33 @@ func TestPeerNoticeTakesOffThePath(t *testing.T) {
 		t.Error("a pool that does not watch got a window")
 	}
 }
+
+// Inside netem's namespace the wire is the namespace's loopback, captured from inside:
+// builtin's every idle close is a FIN or a RST there, and every stale request reached
+// it before the close (unread) or after its FIN (late). netem:0 is the namespace
+// without a qdisc, which any kernel has.
+func TestWireSeesTheServerInsideTheNetemNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: a namespace and a capture need root")
+	}
+	p, err := Prepare(CellSpec{Strategy: "blind", Upstream: "builtin", Skew: "offset:-150ms", Latency: "netem:0",
+		Load: "sweep:lanes=8,periods=3", IdleTimeout: 400 * time.Millisecond, Method: "GET", Seed: 1, Wire: WireOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RunCell(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Cell
+	srv := c.Server
+	if srv.View != viewSelf || srv.Wire == nil || srv.Wire.Segments == 0 {
+		t.Fatalf("server.view %q, wire %+v: want builtin's own view and the namespace's wire beside it", srv.View, srv.Wire)
+	}
+	if c.Stale == 0 || srv.UnmatchedFailures != 0 {
+		t.Fatalf("%d stale failures, %d unmatched: want blind to fail and builtin to explain each", c.Stale, srv.UnmatchedFailures)
+	}
+	if w := srv.Wire; w.ServerFINs+w.ServerRSTs < srv.IdleCloses || w.LateRequests+w.ClosesWithUnread < c.Stale || w.LagSamples < minLagSamples {
+		t.Errorf("wire %+v beside builtin's %d idle closes, %d stale failures and %d reused requests", *w, srv.IdleCloses, c.Stale, c.Reused)
+	}
+}

@@ -61,6 +61,9 @@ func (h *Namespace) Listen(network, addr string) (net.Listener, error) {
 	return h.ns.Listen(network, addr)
 }
 
+// Inside runs f on a thread in the namespace: a socket it opens stays there.
+func (h *Namespace) Inside(f func()) error { return h.ns.Do(f) }
+
 func (h *Namespace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return h.ns.DialContext(ctx, network, addr)
 }
