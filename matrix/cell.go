@@ -62,8 +62,9 @@ type CellSpec struct {
 	// Not part of the cell's identity: it bounds a broken server, not the race.
 	RequestTimeout time.Duration
 	// Wire says whether the cell captures its server's segments (run --wire): "auto"
-	// (or "") where the server keeps no account of its own, and with a pcap asked for;
-	// "on" for every cell (beside builtin and gonet too); "off" never.
+	// (or "") where the server keeps no account of its own or runs in a process of its
+	// own (gonet), behind a proxy, and with a pcap asked for; "on" for every cell
+	// (beside the builtin too); "off" never.
 	Wire string
 }
 
