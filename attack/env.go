@@ -135,7 +135,6 @@ func (e *Env) sendHTTP(ctx context.Context, tr http.RoundTripper, intended time.
 	var wrote bool
 	trace := &httptrace.ClientTrace{
 		GotConn: func(i httptrace.GotConnInfo) {
-			now := time.Now()
 			r.Attempts++
 			r.Reused = i.Reused
 			r.IdleAge = i.IdleTime
@@ -144,7 +143,7 @@ func (e *Env) sendHTTP(ctx context.Context, tr http.RoundTripper, intended time.
 			}
 			if r.Attempts == 1 {
 				r.FirstReused, r.FirstIdleAge = i.Reused, i.IdleTime
-				r.FirstCheckout, r.FirstPort = now, r.LocalPort
+				r.FirstCheckout, r.FirstPort = time.Now(), r.LocalPort
 			}
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote = i.Err == nil },
