@@ -323,5 +323,5 @@ func tool(b Build) results.Tool {
 	if v == "" {
 		v = "dev"
 	}
-	return results.Tool{Version: v, Commit: b.Commit, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	return results.Tool{Version: v, Commit: b.Commit, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Procs: runtime.GOMAXPROCS(0)}
 }

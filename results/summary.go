@@ -29,6 +29,9 @@ type Tool struct {
 	OS      string `json:"os"`
 	Arch    string `json:"arch"`
 	CPUs    int    `json:"cpus"`
+	// Procs is GOMAXPROCS during the run (idlerace sets more than the cores; package
+	// internal/procs says why); 0 in runs written before it was recorded.
+	Procs int `json:"gomaxprocs,omitempty"`
 }
 
 // Failures counts failed requests by class. A stale failure is one of the first three

@@ -3,8 +3,13 @@
 // flags go in, a library call runs, an encoder writes the output.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/idlerace/idlerace/internal/procs"
+)
 
 func main() {
+	procs.Widen() // more Ps than cores: see package procs for why a measuring run needs it
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }

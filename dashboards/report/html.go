@@ -303,7 +303,7 @@ func (v *view) settings() []labelled {
 		labelled{"idlerace", version},
 		labelled{"Go", orDash(t.Go)},
 		labelled{"OS / arch", orDash(t.OS) + " / " + orDash(t.Arch)},
-		labelled{"CPUs", fmt.Sprint(t.CPUs)},
+		labelled{"CPUs", cpus(t)},
 	)
 	distinct := func(f func(*results.Cell) string) string {
 		var vals []string

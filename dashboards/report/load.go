@@ -224,3 +224,12 @@ func unwrapPathKeep(err error, path string) string {
 	}
 	return path + ": " + msg
 }
+
+// cpus is the machine's CPU count, with the run's GOMAXPROCS beside it where recorded:
+// idlerace runs more Ps than cores, and a reader comparing runs should see both.
+func cpus(t results.Tool) string {
+	if t.Procs > 0 && t.Procs != t.CPUs {
+		return fmt.Sprintf("%d (GOMAXPROCS %d)", t.CPUs, t.Procs)
+	}
+	return fmt.Sprint(t.CPUs)
+}

@@ -32,7 +32,7 @@ func (v *view) renderMarkdown(charts []string) []byte {
 	if s.Tool.Commit != "" {
 		env[0] += " (" + s.Tool.Commit + ")"
 	}
-	env = append(env, orDash(s.Tool.Go), orDash(s.Tool.OS)+"/"+orDash(s.Tool.Arch), fmt.Sprintf("%d CPUs", s.Tool.CPUs))
+	env = append(env, orDash(s.Tool.Go), orDash(s.Tool.OS)+"/"+orDash(s.Tool.Arch), cpus(s.Tool)+" CPUs")
 	if w := when(s); w != "" {
 		env = append(env, "started "+w)
 	}
