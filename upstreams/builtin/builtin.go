@@ -8,15 +8,16 @@
 //
 //	accept / response flushed
 //	  -> idleStart = now; s = skew.Draw(rng, progress); due = idleStart + T + s
-//	  -> SetReadDeadline(due - 2ms); Peek(1); then ppoll(2) until due (see waitIdle)
+//	  -> wait in the server's idle waiter (one epoll set, one goroutine) until due
 //	       due:      unread? -> close (fin|rst) -> record "idle", lateness = closed - due
 //	       data:     ReadRequest, count Idlerace-Request-Id, sleep ServiceTime, respond,
 //	                 close after it for Connection: close ("peer") or MaxRequests
 //	       EOF/RST:  close, record "peer"
 //
-// The last stretch before due is waited in ppoll(2) because the Go netpoller rounds timer
-// waits to whole milliseconds: on a read deadline alone closes land 0..1ms late (p50
-// ~0.6ms); with ppoll they land about 0.1ms late. Platforms without ppoll use the deadline.
+// The idle wait is not a read deadline because the Go netpoller rounds timer waits to
+// whole milliseconds (closes land 0..1ms late, p50 ~0.6ms); the waiter sleeps in
+// epoll_pwait2(2) and closes at due itself, about 0.1ms late (idlewait_linux.go says why
+// one waiter for all connections). Elsewhere, and before Linux 5.11, the deadline.
 //
 // The connection's rng is seeded from Config.Seed and the connection's accept index, so a
 // seed repeats the same skews connection by connection.
@@ -72,14 +73,6 @@ const StatsPath = "/_idlerace/stats"
 // byte arrived: generous, since only a broken client takes that long.
 const requestTimeout = 30 * time.Second
 
-// defaultPreciseLead is how long before due an idle connection switches from the Go
-// netpoller to ppoll(2): more than the netpoller's 1ms rounding, so the switch happens
-// before due. preciseSlots bounds how many connections of one server do so at once.
-const (
-	defaultPreciseLead = 2 * time.Millisecond
-	preciseSlots       = 64
-)
-
 func init() {
 	upstreams.RegisterStart(Kind, upstreams.Properties{DrawsSkews: true, Listens: true}, Start)
 }
@@ -99,8 +92,7 @@ type Server struct {
 	closing   atomic.Bool
 	stopCtx   func() bool
 
-	preciseSlots chan struct{} // semaphore for waitIdle's ppoll stretch
-	preciseLead  time.Duration // defaultPreciseLead; tests may widen it before run
+	waiter *idleWaiter // nil: idle waits on read deadlines
 
 	// beforeIdleClose, when set by a test before run, is called when an idle deadline
 	// fired and before the server looks for unread bytes and closes. It lets a test put
@@ -129,7 +121,13 @@ type conn struct {
 	accepted   time.Time
 	remotePort int
 	claimed    atomic.Bool
-	killed     chan struct{} // closed when Close or a restart claimed the connection
+	killed     chan struct{}
+	// atDue is the idle waiter's close at due, set on its goroutine before it answers
+	// closedIdle and read on c's after.
+	atDue struct {
+		closed     time.Time
+		unread, ok bool
+	} // closed when Close or a restart claimed the connection
 
 	mu  sync.Mutex // guards st, which Close reads for its shutdown record
 	st  connState
@@ -205,21 +203,21 @@ func listen(ctx context.Context, cfg upstreams.Config) (*Server, error) {
 		return nil, errors.New("upstream config: Addr: " + strconv.Quote(cfg.Addr) + " resolved to non-loopback " + ln.Addr().String())
 	}
 	body := bytes.Repeat([]byte("ok"), cfg.ResponseBytes/2+1)[:cfg.ResponseBytes]
-	return &Server{
-		cfg:          cfg,
-		skew:         cfg.Skew,
-		closeMode:    cfg.Close,
-		faults:       faults,
-		keepAlive:    keepAlive,
-		body:         body,
-		ln:           ln,
-		url:          "http://" + ln.Addr().String(),
-		done:         make(chan struct{}),
-		rec:          upstreams.NewRecorder(),
-		conns:        make(map[*conn]struct{}),
-		preciseSlots: make(chan struct{}, preciseSlots),
-		preciseLead:  defaultPreciseLead,
-	}, nil
+	s := &Server{
+		cfg:       cfg,
+		skew:      cfg.Skew,
+		closeMode: cfg.Close,
+		faults:    faults,
+		keepAlive: keepAlive,
+		body:      body,
+		ln:        ln,
+		url:       "http://" + ln.Addr().String(),
+		done:      make(chan struct{}),
+		rec:       upstreams.NewRecorder(),
+		conns:     make(map[*conn]struct{}),
+	}
+	s.waiter = newIdleWaiter(s.closeAtDue)
+	return s, nil
 }
 
 // run starts the accept loop; when ctx is done the server closes itself.
@@ -228,6 +226,13 @@ func (s *Server) run(ctx context.Context) {
 	s.stopCtx = context.AfterFunc(ctx, func() { s.Close() })
 	s.wg.Add(1)
 	go s.acceptLoop()
+	if s.waiter != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.waiter.run()
+		}()
+	}
 	if s.faults.restartEvery > 0 {
 		s.wg.Add(1)
 		go s.restartLoop(s.faults.restartEvery)
@@ -276,6 +281,9 @@ func (s *Server) Close() error {
 		s.closeErr = s.ln.Close()
 		for _, c := range open {
 			s.kill(c, upstreams.ReasonShutdown)
+		}
+		if s.waiter != nil {
+			s.waiter.stop()
 		}
 		s.wg.Wait()
 	})
@@ -395,9 +403,15 @@ func (s *Server) serve(c *conn) {
 
 		err := s.waitIdle(c, due)
 		if err != nil {
+			if errors.Is(err, errClosedIdle) {
+				if c.atDue.ok { // the waiter closed it at due; the record is ours
+					s.record(c, c.st, upstreams.ReasonIdle, c.atDue.closed, c.atDue.unread)
+				}
+				return
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
-				// Reading stops here, not at due: ppoll's timer slack and the wake-up
-				// put it ~0.1ms later, and a request that arrived before was served.
+				// Reading stops here, not at due: the timer's slack and the wake-up
+				// put it later, and a request that arrived before was served.
 				stopped := time.Now()
 				c.mu.Lock()
 				c.st.stopped = stopped
@@ -438,45 +452,55 @@ func (s *Server) serve(c *conn) {
 }
 
 // waitIdle waits until a request byte is available (nil), the connection failed, or due
-// passed (os.ErrDeadlineExceeded).
+// passed (os.ErrDeadlineExceeded; errClosedIdle when the waiter closed it at due, c.atDue).
 //
-// A read deadline alone lands up to a millisecond late: the Go netpoller sleeps in
-// epoll_wait, whose timeout is whole milliseconds. So the deadline is set preciseLead
-// early, and the last stretch to due is waited in ppoll(2) with the kernel's precision,
-// still waking at once if a request arrives. At most preciseSlots connections per server
-// do so at a time, since each holds an OS thread for up to preciseLead; the others fall
-// back to the deadline (as do platforms without ppoll).
+// The wait is the server's idle waiter's where there is one (Linux ≥ 5.11); otherwise, or
+// for a connection it cannot watch, a read deadline, up to a millisecond late.
 func (s *Server) waitIdle(c *conn, due time.Time) error {
 	if c.br.Buffered() > 0 {
-		return nil // a pipelined request: ppoll cannot see bytes already in br
+		return nil // a pipelined request: epoll cannot see bytes already in br
 	}
-	if early := due.Add(-s.preciseLead); time.Now().Before(early) {
-		c.nc.SetReadDeadline(early)
-		_, err := c.br.Peek(1)
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || s.closing.Load() {
-			return err
-		}
-	}
-	if time.Now().Before(due) {
-		select {
-		case s.preciseSlots <- struct{}{}:
-			readable, ok := waitReadable(c.nc, due)
-			<-s.preciseSlots
-			if ok {
-				if !readable {
-					return os.ErrDeadlineExceeded
-				}
-				// Readable before due: read as usual (handle sets the request's deadline).
+	if s.waiter != nil && time.Now().Before(due) {
+		if v, ok := s.waiter.wait(c, due, s.done, c.killed); ok {
+			switch v {
+			case readable: // read as usual (handle sets the request's deadline)
 				c.nc.SetReadDeadline(time.Now().Add(requestTimeout))
 				_, err := c.br.Peek(1)
 				return err
+			case pastDue:
+				return os.ErrDeadlineExceeded
+			case closedIdle:
+				return errClosedIdle
+			case ended:
+				return net.ErrClosed
 			}
-		default:
 		}
 	}
 	c.nc.SetReadDeadline(due)
 	_, err := c.br.Peek(1)
 	return err
+}
+
+// errClosedIdle: the idle waiter closed the connection at due and recorded it.
+var errClosedIdle = errors.New("closed idle by the waiter")
+
+// closeAtDue is the waiter's close of c at due, from the waiter's goroutine: false leaves
+// it to c's own (slow-close waits D first; a closing server records a shutdown). The
+// record is left to c's goroutine too (atDue), off the waiter's path: the recorder's
+// lock is shared with every connection, and a holder descheduled on 2 cores would make
+// every close after it late.
+func (s *Server) closeAtDue(c *conn, stopped time.Time) bool {
+	if s.faults.slowCloseDelay > 0 || s.closing.Load() {
+		return false
+	}
+	c.mu.Lock()
+	c.st.stopped = stopped
+	c.mu.Unlock()
+	if hook := s.beforeIdleClose; hook != nil {
+		hook(c.nc)
+	}
+	c.atDue.closed, c.atDue.unread, c.atDue.ok = s.closeIdleNow(c)
+	return true
 }
 
 // idleClose is the path from a fired idle deadline to close(): kept to a claim, a peek
@@ -498,13 +522,20 @@ func (s *Server) idleClose(c *conn) {
 			return
 		}
 	}
-	if !c.claimed.CompareAndSwap(false, true) {
-		return // Close won the race and records it as shutdown
+	if closed, unread, ok := s.closeIdleNow(c); ok {
+		s.record(c, c.st, upstreams.ReasonIdle, closed, unread)
 	}
-	unread := c.br.Buffered() > 0 || chaos.Unread(c.nc)
+}
+
+// closeIdleNow claims c, looks for a request it left unread and closes it; ok is false
+// when Close or a restart had claimed it (and records it as theirs).
+func (s *Server) closeIdleNow(c *conn) (closed time.Time, unread, ok bool) {
+	if !c.claimed.CompareAndSwap(false, true) {
+		return time.Time{}, false, false
+	}
+	unread = c.br.Buffered() > 0 || chaos.Unread(c.nc)
 	s.closeMode.Close(c.nc)
-	closed := time.Now()
-	s.record(c, c.st, upstreams.ReasonIdle, closed, unread)
+	return time.Now(), unread, true
 }
 
 // handle reads one request and writes its response. It returns the reason to close

@@ -30,57 +30,16 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-func skipWithoutPpoll(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("waitReadable uses ppoll(2), Linux only")
-	}
-}
-
-func TestWaitReadableTimesOutNoEarlierThanUntil(t *testing.T) {
-	skipWithoutPpoll(t)
-	_, server := tcpPair(t)
-	until := time.Now().Add(5 * time.Millisecond)
-	readable, ok := waitReadable(server, until)
-	if !ok || readable {
-		t.Fatalf("waitReadable on a silent connection = readable %v, ok %v; want false, true", readable, ok)
-	}
-	if now := time.Now(); now.Before(until) {
-		t.Errorf("returned %v before until", until.Sub(now))
-	}
-}
-
-func TestWaitReadableWakesOnDataAndFIN(t *testing.T) {
-	skipWithoutPpoll(t)
-	client, server := tcpPair(t)
-	go io.WriteString(client, "G")
-	if readable, ok := waitReadable(server, time.Now().Add(waitBound)); !ok || !readable {
-		t.Fatalf("after a byte: readable %v, ok %v; want true, true", readable, ok)
-	}
-	var b [1]byte
-	server.Read(b[:])
-	client.Close()
-	if readable, ok := waitReadable(server, time.Now().Add(waitBound)); !ok || !readable {
-		t.Fatalf("after the client's FIN: readable %v, ok %v; want true, true", readable, ok)
-	}
-}
-
-func TestWaitReadableWithoutDescriptorFallsBack(t *testing.T) {
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	if _, ok := waitReadable(a, time.Now().Add(time.Second)); ok {
-		t.Error("waitReadable(net.Pipe) ok = true, want false (no descriptor)")
-	}
-}
-
-// TestRequestsDuringPreciseStretchAreServed widens the ppoll stretch to the whole idle
-// period, so every request below arrives while the server waits in ppoll.
-func TestRequestsDuringPreciseStretchAreServed(t *testing.T) {
+// TestRequestsWhileIdleWaitingAreServed: every request below arrives while the connection
+// sits in the server's idle waiter (on Linux), and is read and answered.
+func TestRequestsWhileIdleWaitingAreServed(t *testing.T) {
 	s, err := listen(context.Background(), upstreams.Config{IdleTimeout: 40 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.preciseLead = time.Hour
+	if runtime.GOOS == "linux" && s.waiter == nil {
+		t.Fatal("no idle waiter on Linux (epoll_pwait2 needs 5.11)")
+	}
 	s.run(context.Background())
 	t.Cleanup(func() { s.Close() })
 	c := dial(t, s)
