@@ -190,17 +190,26 @@ func resetFinding(cells []Cell, upstream string, timeoutMS float64) (Finding, bo
 	}, true
 }
 
-// modelFinding is a cell the model does not explain (see ModelAgreementPP).
-func modelFinding(c *Cell) (Finding, bool) {
+// ModelDisagrees reports whether the model does not explain cell c: its measured reset
+// rate lies more than ModelAgreementPP points from the prediction and the prediction
+// outside the measured 95% interval. A cell without requests agrees.
+func ModelDisagrees(c *Cell) bool {
 	if c.Requests == 0 {
-		return Finding{}, false
+		return false
 	}
 	d := 100 * (c.ResetRate - c.PredictedResetRate)
 	ci := c.ResetRateCI95
 	inside := c.PredictedResetRate >= ci[0] && c.PredictedResetRate <= ci[1]
-	if math.Abs(d) <= ModelAgreementPP || inside {
+	return math.Abs(d) > ModelAgreementPP && !inside
+}
+
+// modelFinding is a cell the model does not explain (see ModelDisagrees).
+func modelFinding(c *Cell) (Finding, bool) {
+	if !ModelDisagrees(c) {
 		return Finding{}, false
 	}
+	d := 100 * (c.ResetRate - c.PredictedResetRate)
+	ci := c.ResetRateCI95
 	return Finding{
 		Upstream: c.Upstream,
 		What:     fmt.Sprintf("the model disagrees with %s: %+.1f pp", cellName(c), d),

@@ -172,7 +172,7 @@ func (v *view) glance() []labelled {
 		{"Worst reset rate", fmt.Sprintf("%s: %s", worst, pct(v.byStrategy[worst].resetRate()))},
 		{"Best reset rate", fmt.Sprintf("%s: %s", best, pct(v.byStrategy[best].resetRate()))},
 		{"Pareto front (connections)", strings.Join(v.frontList(v.frontConns), ", ")},
-		{"Model disagreements", fmt.Sprintf("%d of %d cells", len(v.disagree), len(v.run.summary.Cells))},
+		{"Model disagreements", v.disagreementCount()},
 		{"Requests", fmt.Sprintf("%d in %d strategies × %d conditions", requests, len(v.strategies), len(v.combos))},
 	}
 }
@@ -379,4 +379,23 @@ func deltaPP(c *results.Cell) string {
 		return "+0.0"
 	}
 	return s
+}
+
+// disagreementCount is the summary card's count of the cells the model does not explain,
+// by the rule the findings use (results.ModelDisagrees), with how many of them lie
+// beyond the report's own DisagreementThreshold (those its tables list and outline), so
+// that the card and the findings above it never disagree.
+func (v *view) disagreementCount() string {
+	cells := v.run.summary.Cells
+	n := 0
+	for i := range cells {
+		if results.ModelDisagrees(&cells[i]) {
+			n++
+		}
+	}
+	out := fmt.Sprintf("%d of %d cells", n, len(cells))
+	if n > 0 {
+		out += fmt.Sprintf(" (%d by more than %g pp)", len(v.disagree), 100*DisagreementThreshold)
+	}
+	return out
 }
