@@ -121,13 +121,13 @@ type conn struct {
 	accepted   time.Time
 	remotePort int
 	claimed    atomic.Bool
-	killed     chan struct{}
+	killed     chan struct{} // closed when Close or a restart claimed the connection
 	// atDue is the idle waiter's close at due, set on its goroutine before it answers
 	// closedIdle and read on c's after.
 	atDue struct {
 		closed     time.Time
 		unread, ok bool
-	} // closed when Close or a restart claimed the connection
+	}
 
 	mu  sync.Mutex // guards st, which Close reads for its shutdown record
 	st  connState

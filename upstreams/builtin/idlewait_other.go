@@ -7,16 +7,6 @@ import "time"
 // idleWaiter is Linux's (epoll_pwait2); elsewhere the server waits on read deadlines.
 type idleWaiter struct{}
 
-type verdict int
-
-const (
-	readable verdict = iota
-	pastDue
-	closedIdle
-	ended
-	unwatched
-)
-
 func newIdleWaiter(func(*conn, time.Time) bool) *idleWaiter { return nil }
 
 func (*idleWaiter) wait(*conn, time.Time, <-chan struct{}, <-chan struct{}) (verdict, bool) {
