@@ -1,13 +1,20 @@
 package pool_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/idlerace/idlerace/attack/pool"
 	"github.com/idlerace/idlerace/upstreams/hostile"
@@ -100,4 +107,98 @@ func TestTrickledResponseTimesOut(t *testing.T) {
 			t.Fatalf("%s: class %q (%v), want timeout", spec, c, err)
 		}
 	}
+}
+
+// A reset is reported once, to the first read or write after it arrives; the other then
+// sees a plain end of stream. When net/http's writeLoop takes it, the readLoop reads EOF
+// and the transport says "server closed idle connection": the class must still be a
+// reset. The dialer puts the loops in that order: it returns a connection the server has
+// already reset (rst-on-accept), whose reads wait for the first write and whose failed
+// write returns only once the readLoop has closed the connection.
+func TestStdlibResetTakenByTheWriteIsAReset(t *testing.T) {
+	srv := hostile.Start(t, "rst-on-accept", hostile.Options{})
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		// The RST can beat the dialer's own check of the connect (SO_ERROR): that is a
+		// failed dial, not what is tested here; dial again.
+		for i := 0; i < 100 && errors.Is(err, syscall.ECONNRESET); i++ {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := waitReset(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return &writeFirst{Conn: c, wrote: make(chan struct{}), closed: make(chan struct{})}, nil
+	}
+	tr := pool.New(mustParse(t, "stdlib"), pool.Config{Dial: dial})
+	defer tr.CloseIdleConnections()
+	for i := 0; i < 20; i++ {
+		err := roundTrip(tr, srv.URL())
+		var pe *pool.Error
+		if !errors.As(err, &pe) || pe.Class != pool.ResetWrite || pe.Op != "write" || pe.Stale() || !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("request %d: %v, want a fresh connection's reset_write wrapping ECONNRESET", i, err)
+		}
+	}
+}
+
+// waitReset waits until the server's RST has reached c, without reading it: poll(2)
+// reports the error and leaves it for the next read or write.
+func waitReset(c net.Conn) error {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var perr error
+	if err := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			// The bound only keeps a broken server from hanging the test.
+			n, err := unix.Poll(fds, 10_000)
+			if err == unix.EINTR {
+				continue
+			}
+			if err == nil && (n == 0 || fds[0].Revents&unix.POLLERR == 0) {
+				err = fmt.Errorf("poll: no reset (revents %#x)", fds[0].Revents)
+			}
+			perr = err
+			return
+		}
+	}); err != nil {
+		return err
+	}
+	return perr
+}
+
+// writeFirst lets net/http's readLoop read only after the first write has returned, and
+// holds a failed write until the connection is closed.
+type writeFirst struct {
+	net.Conn
+	wrote, closed     chan struct{}
+	wroteOnce, closer sync.Once
+}
+
+func (c *writeFirst) Read(p []byte) (int, error) {
+	select {
+	case <-c.wrote:
+	case <-c.closed:
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *writeFirst) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.wroteOnce.Do(func() { close(c.wrote) })
+	if err != nil {
+		<-c.closed
+	}
+	return n, err
+}
+
+func (c *writeFirst) Close() error {
+	err := c.Conn.Close()
+	c.closer.Do(func() { close(c.closed) })
+	return err
 }

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -77,15 +78,22 @@ func (t *stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.Transport.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
+		// A reset is reported once, to the first read or write after it arrives; the
+		// other then sees a plain end of stream. When net/http's writeLoop took it, its
+		// readLoop reads EOF and the request fails as "server closed idle connection":
+		// an RST that the class would call a FIN. RoundTrip returns only after the
+		// writeLoop has (mapRoundTripError waits for it), so the write's error is known.
+		if conn != nil && Classify(err, true) == EOF {
+			if werr := conn.writeReset(); werr != nil {
+				return nil, &Error{Class: ResetWrite, Reused: info.Reused, IdleAge: info.IdleTime, LocalPort: conn.localPort(), Op: "write",
+					Err: fmt.Errorf("%w (net/http reported: %v)", werr, err)}
+			}
+		}
 		// net/http reports a close after "100 Continue" (or mid-status-line) as a
 		// plain EOF: if the server had sent bytes, it had begun to answer, which the
 		// idle-close race never does.
 		if conn != nil && conn.read.Load() > before && Classify(err, true).Stale(true) {
-			port := 0
-			if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
-				port = a.Port
-			}
-			return nil, &Error{Class: Other, Reused: info.Reused, IdleAge: info.IdleTime, LocalPort: port, Op: "read", Err: err}
+			return nil, &Error{Class: Other, Reused: info.Reused, IdleAge: info.IdleTime, LocalPort: conn.localPort(), Op: "read", Err: err}
 		}
 		return nil, err
 	}
@@ -94,10 +102,11 @@ func (t *stdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // countingConn counts the bytes read from a connection, so that RoundTrip can tell
-// whether the server had begun to answer before a failure.
+// whether the server had begun to answer before a failure, and keeps a write's reset.
 type countingConn struct {
 	net.Conn
 	read      atomic.Int64
+	wreset    atomic.Pointer[error] // the first write error that was a reset
 	closeOnce sync.Once
 	onClose   func(localPort int, at time.Time) // Config.OnClose
 }
@@ -107,14 +116,33 @@ func (c *countingConn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
 		if c.onClose != nil {
-			port := 0
-			if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
-				port = a.Port
-			}
-			c.onClose(port, time.Now())
+			c.onClose(c.localPort(), time.Now())
 		}
 	})
 	return err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil && Classify(err, false) == ResetWrite {
+		c.wreset.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// writeReset is the reset a write on the connection returned, if one did.
+func (c *countingConn) writeReset() error {
+	if e := c.wreset.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (c *countingConn) localPort() int {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
