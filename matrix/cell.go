@@ -63,8 +63,8 @@ type CellSpec struct {
 	RequestTimeout time.Duration
 	// Wire says whether the cell captures its server's segments (run --wire): "auto"
 	// (or "") where the server keeps no account of its own or runs in a process of its
-	// own (gonet), behind a proxy, and with a pcap asked for; "on" for every cell
-	// (beside the builtin too); "off" never.
+	// own (gonet), behind a proxy, in a sweep within 20 ms of the close, and with a pcap
+	// asked for; "on" for every cell (beside the builtin too); "off" never.
 	Wire string
 }
 
@@ -278,7 +278,8 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 	var capture *wire.Capture
 	gaps := newDurationSample(3) // the server's gaps before reuse, on the wire
 	reuses := newReuseLog()
-	if wanted, why := wantCapture(s.Wire, streaming, pcap != nil, path.pool() != nil, u.Real()); !wanted && !streaming {
+	need := capturing{mode: s.Wire, selfView: streaming, pcap: pcap != nil, hop: path.pool() != nil, ownProcess: u.Real(), narrow: narrowLoad(p.Load, s.IdleTimeout)}
+	if wanted, why := need.want(); !wanted && !streaming {
 		view = why
 	} else if wanted {
 		capture, why = path.capture(up, configured, pcap, reuses.adder(gaps))
@@ -421,7 +422,7 @@ func RunTarget(ctx context.Context, p *Prepared, target string, enc vegeta.Encod
 	capture, view := (*wire.Capture)(nil), ""
 	gaps := newDurationSample(3) // the server's gaps before reuse, on the wire
 	reuses := newReuseLog()
-	if wanted, why := wantCapture(p.Spec.Wire, false, false, false, false); wanted {
+	if wanted, why := (capturing{mode: p.Spec.Wire}).want(); wanted {
 		capture, view = captureURL(target, p.Spec.IdleTimeout, nil, reuses.adder(gaps))
 	} else {
 		view = why

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/hops"
 	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams"
@@ -31,11 +32,28 @@ const (
 	WireOff  = "off"
 )
 
-// wantCapture says whether a cell captures: auto where the server keeps no account of
-// its own, runs in a process of its own, or a pcap is asked for; why is the view when
-// it does not.
-func wantCapture(mode string, selfView, pcap, hop, ownProcess bool) (bool, string) {
-	switch mode {
+// narrowSweep is the half-width under which auto captures even a server that keeps its
+// own account. The model needs the client's lags off the wire (0.2–0.4 ms together at
+// T = 1 s): a lag L moves blind's rate over a sweep of half-width W by L/2W, more than
+// a point under 20 ms (at T = 1 s, ±3 ms: 3–7 points), 0.8 point at the default run's
+// ±25 ms, whose capture would double its CPU (README: the capture's cost).
+const narrowSweep = 20 * time.Millisecond
+
+// capturing is what decides whether a cell captures its server's segments.
+type capturing struct {
+	mode       string // CellSpec.Wire
+	selfView   bool   // the server keeps an account of its own closes
+	pcap       bool   // a pcap is asked for
+	hop        bool   // a proxy is in the path
+	ownProcess bool   // the server runs in a process of its own
+	narrow     bool   // the sweep's half-width is under narrowSweep
+}
+
+// want says whether the cell captures: auto where the server keeps no account of its
+// own, runs in a process of its own, the sweep is narrow or a pcap is asked for; why is
+// the view when it does not.
+func (c capturing) want() (bool, string) {
+	switch c.mode {
 	case WireOff:
 		return false, viewNone("--wire off: no packet capture")
 	case WireOn:
@@ -45,8 +63,22 @@ func wantCapture(mode string, selfView, pcap, hop, ownProcess bool) (bool, strin
 	// pool answers an idle close (its race window, for the model) and its hidden replays.
 	// A server in its own process (gonet) keeps an account of its closes but not when it
 	// stopped reading before one, nor when the client's gap began: the wire has both.
-	// The in-process builtin measures them itself and is left uncaptured.
-	return !selfView || pcap || hop || ownProcess, ""
+	// The in-process builtin measures them itself and is left uncaptured unless the
+	// sweep is narrow enough for the client's lags to move the model.
+	return !c.selfView || c.pcap || c.hop || c.ownProcess || c.narrow, ""
+}
+
+// narrowLoad says whether load sweeps its gaps within narrowSweep of the close, at idle
+// timeout t.
+func narrowLoad(load attack.Load, t time.Duration) bool {
+	w, ok := load.(interface {
+		Window(t, c time.Duration) (lo, hi time.Duration)
+	})
+	if !ok {
+		return false
+	}
+	lo, hi := w.Window(t, t)
+	return hi-lo < 2*narrowSweep
 }
 
 // durationSample is a uniform sample (a reservoir) of at most maxIdleSamples durations

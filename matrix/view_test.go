@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idlerace/idlerace/attack"
 	"github.com/idlerace/idlerace/recommend"
 	"github.com/idlerace/idlerace/results"
 )
@@ -121,12 +122,14 @@ func TestWireSeesAServerThatClosesByRST(t *testing.T) {
 }
 
 // By default the in-process builtin, which keeps its own account, is not captured (the
-// capture costs CPU at high rates), and --wire off leaves a real server without a view, saying so.
+// capture costs CPU at high rates) unless its sweep is narrow, and --wire off leaves a
+// real server without a view, saying so.
 func TestWireModes(t *testing.T) {
-	cell := func(upstream, mode string) *results.Cell {
+	const constant = "constant:rate=50/s,duration=200ms"
+	cell := func(upstream, load, mode string) *results.Cell {
 		t.Helper()
 		p, err := Prepare(CellSpec{Strategy: "blind", Upstream: upstream, Skew: "none", Latency: "0",
-			Load: "constant:rate=50/s,duration=200ms", IdleTimeout: time.Second, Seed: 1, Wire: mode})
+			Load: load, IdleTimeout: 100 * time.Millisecond, Seed: 1, Wire: mode})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,19 +139,53 @@ func TestWireModes(t *testing.T) {
 		}
 		return &out.Cell
 	}
-	if c := cell("builtin", ""); c.Server.View != viewSelf || c.Server.Wire != nil {
+	if c := cell("builtin", constant, ""); c.Server.View != viewSelf || c.Server.Wire != nil {
 		t.Errorf("builtin, --wire auto: view %q, wire %+v: want self and no capture", c.Server.View, c.Server.Wire)
+	}
+	// A sweep within 3 ms of the close: the model needs the client's lags off the wire.
+	if c := cell("builtin", "sweep:lanes=2,width=3ms,periods=3", ""); c.Server.View != viewSelf || (c.Server.Wire == nil) == (os.Geteuid() == 0) {
+		t.Errorf("builtin, narrow sweep, --wire auto: view %q, wire %+v: want self with the capture beside it (as root; without, none)", c.Server.View, c.Server.Wire)
 	}
 	// gonet keeps its own account in a process of its own: the wire adds the client's
 	// lags and its stop-reading lead.
-	if c := cell("gonet", ""); c.Server.View != viewSelf || (c.Server.Wire == nil) == (os.Geteuid() == 0) {
+	if c := cell("gonet", constant, ""); c.Server.View != viewSelf || (c.Server.Wire == nil) == (os.Geteuid() == 0) {
 		t.Errorf("gonet, --wire auto: view %q, wire %+v: want self with the capture beside it (as root; without, none)", c.Server.View, c.Server.Wire)
 	}
 	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
 		t.Skip("skipped: nginx is not installed (apt-get install nginx)")
 	}
-	if c := cell("nginx", WireOff); c.Server.View != "none (--wire off: no packet capture)" || c.Server.Wire != nil || c.Server.UnmatchedFailures != -1 {
+	if c := cell("nginx", constant, WireOff); c.Server.View != "none (--wire off: no packet capture)" || c.Server.Wire != nil || c.Server.UnmatchedFailures != -1 {
 		t.Errorf("nginx, --wire off: view %q, wire %+v, unmatched %d", c.Server.View, c.Server.Wire, c.Server.UnmatchedFailures)
+	}
+}
+
+// auto captures the builtin where a sweep lies within narrowSweep of the close, whether
+// given by width or by focus, and not in the default run's ±T/4 nor in loads that do not
+// sweep.
+func TestNarrowLoad(t *testing.T) {
+	for _, c := range []struct {
+		load string
+		t    time.Duration
+		want bool
+	}{
+		{"sweep:lanes=48,width=3ms,periods=20", time.Second, true},
+		{"sweep:lanes=256,focus=2ms,periods=30", 100 * time.Millisecond, true},
+		{"sweep:lanes=4,width=19ms", time.Second, true},
+		{"sweep:lanes=4,width=20ms", time.Second, false},
+		{DefaultLoad, DefaultIdleTimeout, false}, // ±25 ms
+		{"sweep:lanes=4", 5 * time.Second, false},
+		{"constant:rate=50/s,duration=200ms", 10 * time.Millisecond, false},
+	} {
+		load, err := attack.ParseLoad(c.load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := narrowLoad(load, c.t); got != c.want {
+			t.Errorf("%s at T = %s: narrow %v, want %v", c.load, c.t, got, c.want)
+		}
+		if got, _ := (capturing{mode: WireAuto, selfView: true, narrow: c.want}).want(); got != c.want {
+			t.Errorf("%s: an in-process server's capture %v, want %v", c.load, got, c.want)
+		}
 	}
 }
 

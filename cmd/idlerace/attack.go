@@ -127,7 +127,7 @@ func checkTarget(target string, allowRemote bool) error {
 // addTimeoutFlag declares --timeout, the per-request bound of run and attack.
 // addWireFlag is --wire: which cells capture their server's segments.
 func addWireFlag(cmd *cobra.Command, mode *string) {
-	cmd.Flags().StringVar(mode, "wire", matrix.WireAuto, "capture the server's TCP segments on loopback (root): auto (every server but the in-process builtin, which only behind a proxy or with --pcap), on (every cell), off")
+	cmd.Flags().StringVar(mode, "wire", matrix.WireAuto, "capture the server's TCP segments on loopback (root): auto (every server but the in-process builtin, which only behind a proxy, in a sweep within 20ms of the close or with --pcap), on (every cell), off")
 }
 
 func addTimeoutFlag(cmd *cobra.Command, timeout *time.Duration) {
