@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idlerace/idlerace/internal/ptimer"
 	"github.com/idlerace/idlerace/internal/spec"
 )
 
@@ -79,18 +80,9 @@ func ParseLoad(text string) (Load, error) {
 	return l, nil
 }
 
-// sleepUntil waits until t or until ctx ends; it reports whether t was reached.
+// sleepUntil waits until t or until ctx ends; it reports whether t was reached. A lane
+// that wakes late sends late, and one still asleep when the server's FIN arrives is woken
+// by it: ptimer, not a Go timer (0.5 ms late at p50 here).
 func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return ptimer.SleepUntil(ctx, t)
 }

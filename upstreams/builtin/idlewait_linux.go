@@ -9,9 +9,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/idlerace/idlerace/internal/hrwait"
 )
 
 // idleWaiter holds every idle connection of one server in a single epoll set and closes
@@ -103,23 +104,9 @@ func (w *idleWaiter) ctl(op, fd int, ev *unix.EpollEvent) error {
 	return unix.EpollCtl(w.epfd, op, fd, ev)
 }
 
-// pwait is epoll_pwait2 with a timeout (negative: none); it returns the number of
-// events, 0 on timeout or EINTR, and -1 when the call failed.
+// pwait is hrwait.Pwait2 on the waiter's set.
 func (w *idleWaiter) pwait(events []unix.EpollEvent, timeout time.Duration) int {
-	var tsp *unix.Timespec
-	if timeout >= 0 {
-		ts := unix.NsecToTimespec(int64(timeout))
-		tsp = &ts
-	}
-	n, _, errno := syscall.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(w.epfd),
-		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(unsafe.Pointer(tsp)), 0, 0)
-	switch {
-	case errno == syscall.EINTR: // the runtime's preemption signal
-		return 0
-	case errno != 0:
-		return -1
-	}
-	return int(n)
+	return hrwait.Pwait2(w.epfd, events, timeout)
 }
 
 // poke wakes the waiter to look at the heap again.
@@ -218,16 +205,13 @@ func (w *idleWaiter) run() {
 	w.running = true
 	w.mu.Unlock()
 	defer w.release()
-	// The waiter's thread is its own, at nice -20 where the process may (root or
-	// CAP_SYS_NICE): when its timer fires, the kernel's scheduler prefers it to the
-	// load's threads. 256 lanes at T = 100ms on 2 cores, closes late at p99: 1.9–5.7 ms
-	// at nice 0, 1.8–2.9 ms at -20. SCHED_FIFO did better in those cells (0.27–1.25 ms)
-	// but stalled now and then in BenchmarkIdleCloseAccuracy (p99 16–61 ms in 2 runs of
-	// 17): a real-time thread that spins in the Go runtime on a lock held by a thread it
-	// keeps off the core. It never unlocks: when run returns the thread ends with it, so
-	// the priority goes to no other goroutine.
+	// The waiter's thread is its own, at nice -20 where the process may: when its timer
+	// fires, the kernel's scheduler prefers it to the load's threads. 256 lanes at T =
+	// 100ms on 2 cores, closes late at p99: 1.9–5.7 ms at nice 0, 1.8–2.9 ms at -20
+	// (SCHED_FIFO: hrwait.Boost says why not). It never unlocks: when run returns the
+	// thread ends with it.
 	runtime.LockOSThread()
-	boosted := unix.Setpriority(unix.PRIO_PROCESS, 0, -20) == nil // on Linux: this thread
+	boosted := hrwait.Boost()
 	w.mu.Lock()
 	w.boosted = boosted
 	w.mu.Unlock()
