@@ -15,12 +15,19 @@ import (
 	"github.com/idlerace/idlerace/internal/hrwait"
 )
 
-// waker is the process's one precise sleeper: a goroutine on its own thread (at nice -20
-// where the process may) that sleeps in epoll_pwait2 until the earliest due and wakes
-// the goroutine waiting for it. One thread for every wait, not a system call per wait:
-// hundreds of lanes each blocking its own thread would hold the process's Ps in system
-// calls until sysmon took them back (the builtin's idle waiter measured that). The
-// goroutine runs only while waits are held, so none outlives them.
+// waker is the process's one precise sleeper: a goroutine that sleeps in epoll_pwait2
+// until the earliest due and wakes the goroutines waiting for it. One sleeper for every
+// wait, not a system call per wait: hundreds of lanes each blocking its own thread would
+// hold the process's Ps in system calls until sysmon took them back (the builtin's idle
+// waiter measured that). The goroutine runs only while waits are held, so none outlives
+// them.
+//
+// Why it yields after waking a lane rather than sleeping on its own locked thread at
+// nice -20, as the builtin's waiter does: a goroutine it makes ready goes to its P, and a
+// locked thread that then blocks in the system call leaves it there until another thread
+// is woken to steal it, or sysmon retakes the P. Yielding runs the lane on this thread
+// at once. BenchmarkSleepLateness, 256 sleepers: p50 0.12 ms, p99 0.68–0.84 ms locked;
+// 0.06 ms and 0.15–0.17 ms yielding.
 type waker struct {
 	epfd, evfd int
 
@@ -99,19 +106,25 @@ func (w *waker) poke() {
 	unix.Write(w.evfd, one[:])
 }
 
-// run fires every due in order until none is left.
+// run fires every due in order until none is left, yielding after each batch so that
+// the goroutines it readied run before it sleeps again.
 func (w *waker) run() {
-	runtime.LockOSThread() // never unlocked: the thread and its priority end with run
-	hrwait.Boost()
 	events := make([]unix.EpollEvent, 1)
 	var drain [8]byte
 	for {
 		w.mu.Lock()
 		now := time.Now()
+		fired := 0
 		for len(w.due) > 0 && !w.due[0].due.After(now) {
 			e := heap.Pop(&w.due).(*entry)
 			e.index = -1
 			close(e.fired)
+			fired++
+		}
+		if fired > 0 {
+			w.mu.Unlock()
+			runtime.Gosched()
+			continue
 		}
 		if len(w.due) == 0 {
 			w.running = false
