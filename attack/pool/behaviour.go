@@ -15,9 +15,9 @@ type Behaviour struct {
 	Watch bool
 	// WatchAtCheckout: a checkout wakes the watcher and waits for what it saw (idlerace's
 	// own pool), so a FIN the runtime's poller has taken from the kernel counts even if
-	// the watcher had not run yet. Its window is the poller's lag, not the watcher's
-	// wake-up: on a machine with a core to spare, an idle thread waits in epoll_wait and
-	// takes the FIN at once. Go's Transport (stdlib) waits for its readLoop to run.
+	// the watcher had not run yet. Go's Transport (stdlib) waits for its readLoop to run.
+	// The model gives both the watcher's notify lag: the thread that takes the FIN from
+	// epoll runs the watcher it readied, so the poller's lag is most of that wake-up.
 	WatchAtCheckout bool
 	// Probe: a non-blocking peek at checkout sees a FIN that has arrived, on connections
 	// idle at least ProbeAfter.
