@@ -86,6 +86,7 @@ func (c *constant) Run(ctx context.Context, env *Env, rec *Recorder) error {
 			}
 		}()
 	}
+	sleep := sleeperFor(c.rate)
 	began := time.Now()
 	interval := time.Duration(float64(time.Second) / c.rate)
 	var hits uint64
@@ -100,7 +101,7 @@ loop:
 			break
 		}
 		if wait > 0 {
-			if !sleepUntil(ctx, time.Now().Add(wait)) {
+			if !sleep(ctx, time.Now().Add(wait)) {
 				break
 			}
 			continue

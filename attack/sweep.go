@@ -124,6 +124,8 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 		return fmt.Errorf("sweep needs the idle timeout T (--idle-timeout) to place its gaps")
 	}
 	lo, hi := s.Window(env.IdleTimeout, env.LocatedClose)
+	// Each lane wakes once a gap: lanes / the mean gap a second.
+	sleep := sleeperFor(float64(s.lanes) / max(((lo+hi)/2).Seconds(), 1e-3))
 	start := time.Now()
 	deadline := start.Add(s.Duration(env.IdleTimeout))
 	var budget atomic.Int64
@@ -135,7 +137,7 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 			defer wg.Done()
 			tr := env.transport()
 			// Lanes start spread over one timeout so that they do not fire in step.
-			if !sleepUntil(ctx, start.Add(time.Duration(k)*env.IdleTimeout/time.Duration(s.lanes))) {
+			if !sleep(ctx, start.Add(time.Duration(k)*env.IdleTimeout/time.Duration(s.lanes))) {
 				return
 			}
 			p := env.send(ctx, tr, time.Now(), true)
@@ -156,7 +158,7 @@ func (s *sweep) Run(ctx context.Context, env *Env, rec *Recorder) error {
 					return
 				}
 				// A client kind's lane waits the gap inside its own process.
-				if _, timed := tr.(pool.Timed); !timed && !sleepUntil(ctx, intended) {
+				if _, timed := tr.(pool.Timed); !timed && !sleep(ctx, intended) {
 					return
 				}
 				r := env.send(ctx, tr, intended, false)
