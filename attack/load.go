@@ -103,21 +103,5 @@ func sleeperFor(rate float64) func(context.Context, time.Time) bool {
 	if rate < preciseBelow {
 		return ptimer.SleepUntil
 	}
-	return goSleepUntil
-}
-
-// goSleepUntil is sleepUntil on a Go timer.
-func goSleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return ptimer.GoSleepUntil
 }

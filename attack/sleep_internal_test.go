@@ -24,16 +24,3 @@ func TestSleeperForRate(t *testing.T) {
 		}
 	}
 }
-
-// goSleepUntil reaches its time, and a cancelled context ends it with false.
-func TestGoSleepUntil(t *testing.T) {
-	due := time.Now().Add(time.Millisecond)
-	if !goSleepUntil(context.Background(), due) || time.Now().Before(due) {
-		t.Error("goSleepUntil returned before its time or false")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if goSleepUntil(ctx, time.Now().Add(time.Hour)) {
-		t.Error("a cancelled context: true")
-	}
-}

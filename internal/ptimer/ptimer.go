@@ -22,12 +22,17 @@ func SleepUntil(ctx context.Context, t time.Time) bool {
 	if w := theWaker(); w != nil {
 		return w.sleepUntil(ctx, t)
 	}
-	return goSleep(ctx, t)
+	return GoSleepUntil(ctx, t)
 }
 
-// goSleep is SleepUntil on a Go timer: where the kernel has no epoll_pwait2.
-func goSleep(ctx context.Context, t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
+// GoSleepUntil is SleepUntil on a Go timer: where the kernel has no epoll_pwait2, and for
+// a process busy enough that the runtime checks its timers all the time.
+func GoSleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:

@@ -85,7 +85,7 @@ func BenchmarkSleepLateness(b *testing.B) {
 		for _, kind := range []struct {
 			name  string
 			sleep func(context.Context, time.Time) bool
-		}{{"ptimer", SleepUntil}, {"gotimer", goSleep}} {
+		}{{"ptimer", SleepUntil}, {"gotimer", GoSleepUntil}} {
 			b.Run(kind.name+"/n="+itoa(n), func(b *testing.B) {
 				var late []time.Duration
 				var mu sync.Mutex
@@ -122,4 +122,17 @@ func itoa(n int) string {
 		s = string(rune('0'+n%10)) + s
 	}
 	return s
+}
+
+// GoSleepUntil reaches its time, and a cancelled context ends it with false.
+func TestGoSleepUntil(t *testing.T) {
+	due := time.Now().Add(time.Millisecond)
+	if !GoSleepUntil(context.Background(), due) || time.Now().Before(due) {
+		t.Error("GoSleepUntil returned before its time or false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if GoSleepUntil(ctx, time.Now().Add(time.Hour)) {
+		t.Error("a cancelled context: true")
+	}
 }
