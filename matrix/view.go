@@ -36,7 +36,7 @@ const (
 // own account. The model needs the client's lags off the wire (0.2–0.4 ms together at
 // T = 1 s): a lag L moves blind's rate over a sweep of half-width W by L/2W, more than
 // a point under 20 ms (at T = 1 s, ±3 ms: 3–7 points), 0.8 point at the default run's
-// ±25 ms, whose capture would double its CPU (README: the capture's cost).
+// ±25 ms, whose capture adds an eighth to its wall time (README: the capture's cost).
 const narrowSweep = 20 * time.Millisecond
 
 // capturing is what decides whether a cell captures its server's segments.
