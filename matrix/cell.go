@@ -409,7 +409,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		// before (a negative stop lag).
 		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, finLead: finLead, stopLag: -lead, notify: notify, lags: lags, keepAlive: keepAlive, measuredKeepAlive: true})
 	} else {
-		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, notify: notify, lags: lags})
+		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, closeLags: m.closeLags, stopLags: m.stopLags, notify: notify, lags: lags})
 	}
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
@@ -609,8 +609,10 @@ type observed struct {
 	oneWay            time.Duration
 	finLead           time.Duration // how much sooner a FIN crosses the path than data
 	closeLag, stopLag time.Duration
-	notify            time.Duration // the watchers' notify lag
-	lags              clientLags    // the client's read and write lags, off the wire
+	// closeLags and stopLags are their distributions, where measured (model.Params).
+	closeLags, stopLags []time.Duration
+	notify              time.Duration // the watchers' notify lag
+	lags                clientLags    // the client's read and write lags, off the wire
 	// keepAlive is the Keep-Alive header a real server was seen to send ("" none);
 	// measured says it was looked at (a real server), so that its absence counts.
 	keepAlive         string
@@ -647,6 +649,8 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		Method:      method,
 		CloseLag:    o.closeLag,
 		StopLag:     o.stopLag,
+		CloseLags:   o.closeLags,
+		StopLags:    o.stopLags,
 		NotifyLag:   o.notify,
 		ReadLag:     o.lags.read,
 		WriteLag:    o.lags.write,

@@ -55,7 +55,7 @@ func newCurveGrid(params model.Params, lo, hi, resolution time.Duration) curveGr
 		notify = model.DefaultNotifyLag
 	}
 	from := sLo - 2*params.Latency - curveFinePad
-	to := sHi + max(params.CloseLag, 0) + notify + curveFinePad
+	to := sHi + max(params.MaxCloseLag(), 0) + notify + curveFinePad
 	g.fineLo = floorTo(from, g.coarse)
 	g.fineHi = floorTo(to, g.coarse) + g.coarse
 	return g

@@ -357,6 +357,8 @@ type matchResult struct {
 	notifyLag         time.Duration
 	notifyN           int
 	closeLag, stopLag time.Duration
+	// closeLags and stopLags are their distributions (lagQuantiles), nil without closes.
+	closeLags, stopLags []time.Duration
 }
 
 // finish settles what still waits, now that no close can come: a failure that found no
@@ -400,11 +402,26 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 	}
 	if m.closeLagUS.TotalCount() > 0 {
 		r.closeLag = time.Duration(m.closeLagUS.ValueAtQuantile(50)) * time.Microsecond
+		r.closeLags = lagQuantiles(m.closeLagUS)
 	}
 	if m.stopLagUS.TotalCount() > 0 {
 		r.stopLag = time.Duration(m.stopLagUS.ValueAtQuantile(50)) * time.Microsecond
+		r.stopLags = lagQuantiles(m.stopLagUS)
 	}
 	return r
+}
+
+// lagSteps is how many quantiles stand for a lag's distribution in the model: the
+// midpoints of 32 equal slices, so that its 1.6% tail counts as one of them.
+const lagSteps = 32
+
+// lagQuantiles are h's midpoint quantiles, lagSteps of them, in µs as recorded.
+func lagQuantiles(h *hdrhistogram.Histogram) []time.Duration {
+	qs := make([]time.Duration, lagSteps)
+	for i := range qs {
+		qs[i] = time.Duration(h.ValueAtQuantile(100*(float64(i)+0.5)/lagSteps)) * time.Microsecond
+	}
+	return qs
 }
 
 // lagUS is a lag in whole µs for the histograms, which hold 1µs..60s: a close at or

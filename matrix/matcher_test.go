@@ -92,8 +92,16 @@ func TestMatcherMedianLagsOfIdleCloses(t *testing.T) {
 	if r := m.finish(0, time.Second); r.closeLag != 80*us || r.stopLag != 90*us {
 		t.Fatalf("close lag %v, stop lag %v; want 80µs and 90µs", r.closeLag, r.stopLag)
 	}
-	if r := newCloseMatcher(time.Minute).finish(0, time.Second); r.closeLag != 0 || r.stopLag != 0 {
-		t.Fatalf("no closes: %v %v", r.closeLag, r.stopLag)
+	// The distributions: 32 midpoint quantiles, the late wake-up among them.
+	r := m.finish(0, time.Second)
+	if len(r.closeLags) != lagSteps || len(r.stopLags) != lagSteps {
+		t.Fatalf("%d close and %d stop quantiles, want %d", len(r.closeLags), len(r.stopLags), lagSteps)
+	}
+	if r.closeLags[0] != 60*us || r.closeLags[lagSteps-1] < 4990*us || r.stopLags[lagSteps-1] < 899*us {
+		t.Errorf("quantiles %v .. %v (stop .. %v): want 60µs .. 5ms (stop .. 900µs)", r.closeLags[0], r.closeLags[lagSteps-1], r.stopLags[lagSteps-1])
+	}
+	if r := newCloseMatcher(time.Minute).finish(0, time.Second); r.closeLag != 0 || r.stopLag != 0 || r.closeLags != nil {
+		t.Fatalf("no closes: %v %v %v", r.closeLag, r.stopLag, r.closeLags)
 	}
 }
 

@@ -116,6 +116,32 @@ func TestStopLagNarrowsTheProbeWindow(t *testing.T) {
 	}
 }
 
+// Measured lags count by their distribution: a close that one wake-up in 32 delays
+// 3.2 ms widens the probe's window by 0.1 ms over an even sweep, though the median lag
+// is 0; the scalar lags are ignored once the quantiles are there.
+func TestLagQuantilesWidenTheProbeWindowByTheirMean(t *testing.T) {
+	const T = 100 * time.Millisecond
+	gaps := sweepGaps(T, 5*time.Millisecond, 50000)
+	closes := make([]time.Duration, 32)
+	closes[31] = 3200 * time.Microsecond
+	p := Params{IdleTimeout: T, Skew: skew(t, "none"), CloseLag: 0, CloseLags: closes, StopLags: make([]time.Duration, 32)}
+	probe, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps)))
+	if want := 0.1 / 10; math.Abs(probe-want) > 0.0005 {
+		t.Errorf("read-probe: %.4f, want %.4f (the close lags' mean over the sweep)", probe, want)
+	}
+	p.CloseLags, p.StopLags = nil, nil
+	if probe, _ := Predict(behaviour(t, "read-probe"), p, gaps, int64(len(gaps))); probe > 0.0005 {
+		t.Errorf("read-probe on the median lag (0): %.4f, want 0", probe)
+	}
+	if p.MaxCloseLag() != 0 {
+		t.Errorf("MaxCloseLag without quantiles %v, want the scalar 0", p.MaxCloseLag())
+	}
+	p.CloseLags = closes
+	if p.MaxCloseLag() != 3200*time.Microsecond {
+		t.Errorf("MaxCloseLag %v, want the longest quantile 3.2ms", p.MaxCloseLag())
+	}
+}
+
 // The server's idle timer starts ReadLag before the client's gap and the request leaves
 // WriteLag after the checkout: blind fails from g > T - read lag - write lag, and a
 // strategy that looks at checkout misses a close in the last WriteLag before the

@@ -229,6 +229,11 @@ func (w *idleWaiter) run() {
 		}
 		w.mu.Unlock()
 		n := w.pwait(events, timeout)
+		// Reading stopped here for every connection closed below: a request that
+		// arrives while the loop answers and closes (or while the thread is preempted
+		// doing so, a few ms on 2 cores) is not seen until the next wait, so it meets
+		// the close unread, even one that arrived before its own due.
+		looked := time.Now()
 		if n < 0 {
 			// Not seen on Linux ≥ 5.11 (probed at start); fail the waits rather than spin.
 			w.failAll()
@@ -250,12 +255,13 @@ func (w *idleWaiter) run() {
 				e.verdict <- readable
 			}
 		}
-		w.closeDue()
+		w.closeDue(looked)
 	}
 }
 
-// closeDue answers every entry whose due passed, closing it here when the server can.
-func (w *idleWaiter) closeDue() {
+// closeDue answers every entry whose due passed, closing it here when the server can;
+// looked is when the waiter last took epoll's events, where reading stopped.
+func (w *idleWaiter) closeDue(looked time.Time) {
 	for {
 		now := time.Now()
 		w.mu.Lock()
@@ -266,7 +272,7 @@ func (w *idleWaiter) closeDue() {
 		e := heap.Pop(&w.due).(*waitEntry)
 		delete(w.byID, e.id)
 		w.mu.Unlock()
-		if w.closeAt(e.c, now) {
+		if w.closeAt(e.c, looked) {
 			e.verdict <- closedIdle
 		} else {
 			e.verdict <- pastDue

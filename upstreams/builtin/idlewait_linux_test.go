@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idlerace/idlerace/chaos"
 )
 
 // startWaiter runs an idle waiter whose closeAt records the order it was called in and
@@ -180,5 +182,83 @@ func TestIdleWaiterAnswersAWaitItClosedBeforeRegistering(t *testing.T) {
 	_, server := tcpPair(t)
 	if v, ok := w.wait(&conn{nc: server}, time.Now(), nil, nil); !ok || v != closedIdle {
 		t.Fatalf("wait with its due passing: verdict %v ok %v, want closed idle", v, ok)
+	}
+}
+
+// TestIdleWaiterStopsReadingWhereItLastLooked: the waiter takes epoll's events, then
+// closes what is due. A request that arrives while it closes another connection (or
+// while its thread is preempted doing so) is not seen until the next wait, so its
+// connection is closed over it: that connection stopped reading when the waiter last
+// looked, which is what closeAt is told, not the moment its own close came round.
+func TestIdleWaiterStopsReadingWhereItLastLooked(t *testing.T) {
+	var mu sync.Mutex
+	stopped := map[*conn]time.Time{}
+	entered, release := make(chan *conn, 2), make(chan struct{})
+	w := newIdleWaiter(func(c *conn, at time.Time) bool {
+		mu.Lock()
+		first := len(stopped) == 0
+		stopped[c] = at
+		mu.Unlock()
+		if first {
+			entered <- c
+			<-release
+		}
+		return true
+	})
+	if w == nil {
+		t.Fatal("newIdleWaiter = nil")
+	}
+	done := make(chan struct{})
+	go func() { w.run(); close(done) }()
+	defer func() { w.stop(); <-done }()
+
+	var conns [2]*conn
+	var clients [2]net.Conn
+	for i := range conns {
+		var server net.Conn
+		clients[i], server = tcpPair(t)
+		conns[i] = &conn{nc: server}
+	}
+	due := time.Now().Add(100 * time.Millisecond)
+	verdicts := make(chan verdict, 2)
+	for _, c := range conns {
+		go func() {
+			v, _ := w.wait(c, due, nil, nil)
+			verdicts <- v
+		}()
+	}
+	first := <-entered
+	w.mu.Lock()
+	held := len(w.due) == 1 // the other wait was registered before the due passed
+	w.mu.Unlock()
+	other, client := conns[1], clients[1]
+	if first == conns[1] {
+		other, client = conns[0], clients[0]
+	}
+	if _, err := io.WriteString(client, "G"); err != nil {
+		t.Fatal(err)
+	}
+	wrote := time.Now()
+	for deadline := time.Now().Add(waitBound); !chaos.Unread(other.nc) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond) // until the byte is in the server's buffer
+	}
+	close(release)
+	for range conns {
+		<-verdicts
+	}
+	if !held {
+		t.Skip("the due passed before both waits were registered: no shared pass to check")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	at, ok := stopped[other]
+	if !ok {
+		t.Fatal("the connection whose request came during the waiter's pass was not closed by it")
+	}
+	if at != stopped[first] {
+		t.Errorf("closed in one pass, stopped at %v and %v: want both where the waiter looked", stopped[first], at)
+	}
+	if !at.Before(wrote) {
+		t.Errorf("stopped %v after its request was written: it was never read", at.Sub(wrote))
 	}
 }
