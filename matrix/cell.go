@@ -324,7 +324,7 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 			// Inside netem's namespace the wire stamps a segment after the qdisc held
 			// it: a request arrives a one-way delay after it left, which the model
 			// counts apart (2d).
-			lags.write = max(lags.write-oneWay, 0)
+			lags.lessWrite(oneWay)
 		}
 		lags.put(wireStats)
 	}
@@ -384,8 +384,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		out.Cell.NotifyLagUS = float64(notify) / float64(time.Microsecond)
 		out.Cell.NotifySamples = m.notifyN
 	}
+	notifyLags := m.notifyLags
 	if lag, ok := peerNotice(&out.Cell, path.pool() != nil && p.Proxy.Behaviour.Watch, finPath); ok {
-		notify = lag
+		notify, notifyLags = lag, nil
 	}
 	var lead time.Duration // how long before its closes the server stopped reading
 	if measured != nil && feed != nil {
@@ -407,9 +408,9 @@ func runCell(ctx context.Context, p *Prepared, enc vegeta.Encoder, obs attack.Ob
 		// The measured closes already hold the server's lateness.
 		// They are the closes as the wire shows them: the server stopped reading a lead
 		// before (a negative stop lag).
-		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, finLead: finLead, stopLag: -lead, notify: notify, lags: lags, keepAlive: keepAlive, measuredKeepAlive: true})
+		predict(p, &out.Cell, rec, observed{skew: measured, oneWay: oneWay, finLead: finLead, stopLag: -lead, notify: notify, notifyLags: notifyLags, lags: lags, keepAlive: keepAlive, measuredKeepAlive: true})
 	} else {
-		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, closeLags: m.closeLags, stopLags: m.stopLags, notify: notify, lags: lags})
+		predict(p, &out.Cell, rec, observed{skew: p.Skew, oneWay: oneWay, finLead: finLead, closeLag: closeLag, stopLag: stopLag, closeLags: m.closeLags, stopLags: m.stopLags, notify: notify, notifyLags: notifyLags, lags: lags})
 	}
 	countWindowProbes(&out.Cell, rec, located)
 	return out, nil
@@ -611,8 +612,9 @@ type observed struct {
 	closeLag, stopLag time.Duration
 	// closeLags and stopLags are their distributions, where measured (model.Params).
 	closeLags, stopLags []time.Duration
-	notify              time.Duration // the watchers' notify lag
-	lags                clientLags    // the client's read and write lags, off the wire
+	notify              time.Duration   // the watchers' notify lag
+	notifyLags          []time.Duration // its quantiles, where measured
+	lags                clientLags      // the client's read and write lags, off the wire
 	// keepAlive is the Keep-Alive header a real server was seen to send ("" none);
 	// measured says it was looked at (a real server), so that its absence counts.
 	keepAlive         string
@@ -652,8 +654,11 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		CloseLags:   o.closeLags,
 		StopLags:    o.stopLags,
 		NotifyLag:   o.notify,
+		NotifyLags:  o.notifyLags,
 		ReadLag:     o.lags.read,
 		WriteLag:    o.lags.write,
+		ReadLags:    o.lags.readQ,
+		ReachLags:   o.lags.reachQ,
 	}
 	// The delay proxy jitters data, not FINs: on average a FIN crosses Jitter/2 sooner.
 	params.FINLead = o.finLead
@@ -665,6 +670,7 @@ func predict(p *Prepared, c *results.Cell, rec *attack.Recorder, o observed) {
 		// connection, so many lanes share the youngest).
 		b = p.Proxy.Behaviour
 	}
+	params = params.Prepare() // once, for the prediction and the curve's
 	c.PredictedResetRate, c.PredictedRetryRate = model.PredictWeighted(b, params, rec.Gaps.Weighted(), rec.Requests)
 	c.Curve = curve(b, params, rec)
 	c.WindowMS = results.WindowMS(c.Curve, c.IdleTimeoutMS)

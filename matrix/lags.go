@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"iter"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -74,6 +75,9 @@ func (l *reuseLog) adder(gaps *durationSample) func(wire.Reuse) {
 type clientLags struct {
 	read, write time.Duration
 	n           int
+	// readQ and reachQ are the read lag's quantiles and the read plus write lag's,
+	// request by request (model.Params.ReadLags, ReachLags).
+	readQ, reachQ []time.Duration
 }
 
 func (l *reuseLog) lags(checkouts []attack.Checkout) clientLags {
@@ -81,6 +85,7 @@ func (l *reuseLog) lags(checkouts []attack.Checkout) clientLags {
 	defer l.mu.Unlock()
 	var read, write time.Duration
 	n := 0
+	var reads, reaches []time.Duration
 	for _, c := range checkouts {
 		rs := l.byPort[c.Port]
 		i := sort.Search(len(rs), func(i int) bool { return !rs[i].Arrived.Before(c.At.Add(-lagTolerance)) })
@@ -95,11 +100,31 @@ func (l *reuseLog) lags(checkouts []attack.Checkout) clientLags {
 		read += rl
 		write += wl
 		n++
+		reads, reaches = append(reads, rl), append(reaches, rl+wl)
 	}
 	if n < minLagSamples {
 		return clientLags{}
 	}
-	return clientLags{read: read / time.Duration(n), write: write / time.Duration(n), n: n}
+	return clientLags{read: read / time.Duration(n), write: write / time.Duration(n), n: n, readQ: quantiles(reads), reachQ: quantiles(reaches)}
+}
+
+// lessWrite takes d off every request's write lag (not below 0): the wire inside a
+// netem namespace stamps a request after the qdisc held it.
+func (cl *clientLags) lessWrite(d time.Duration) {
+	cl.write = max(cl.write-d, 0)
+	for i, r := range cl.reachQ {
+		cl.reachQ[i] = max(r-d, cl.readQ[i])
+	}
+}
+
+// quantiles are the lagSteps midpoint quantiles of xs (sorted in place).
+func quantiles(xs []time.Duration) []time.Duration {
+	slices.Sort(xs)
+	qs := make([]time.Duration, lagSteps)
+	for i := range qs {
+		qs[i] = xs[(2*i+1)*len(xs)/(2*lagSteps)]
+	}
+	return qs
 }
 
 // put writes the lags into the cell's wire account, when there is one.

@@ -33,6 +33,17 @@ func TestClientLagsPairCheckoutsWithTheWire(t *testing.T) {
 	if got.n != minLagSamples || got.read != 200*time.Microsecond || got.write != 300*time.Microsecond {
 		t.Fatalf("lags %+v: want %d pairs, read 200µs, write 300µs", got, minLagSamples)
 	}
+	for i := range lagSteps {
+		if got.readQ[i] != 200*time.Microsecond || got.reachQ[i] != 500*time.Microsecond {
+			t.Fatalf("quantile %d: read %v, reach %v; want 200µs and 500µs", i, got.readQ[i], got.reachQ[i])
+		}
+	}
+	// Inside a netem namespace the wire stamps a request a one-way delay late: taken off
+	// every write lag, never below none.
+	got.lessWrite(time.Millisecond)
+	if got.write != 0 || got.reachQ[0] != got.readQ[0] {
+		t.Errorf("less 1ms: write %v, reach %v; want 0 and the read lag %v", got.write, got.reachQ[0], got.readQ[0])
+	}
 	if few := l.lags(cs[:minLagSamples-1]); few.n != 0 || few.read != 0 || few.write != 0 {
 		t.Errorf("lags of %d pairs %+v: fewer than %d leave the model without them", minLagSamples-1, few, minLagSamples)
 	}

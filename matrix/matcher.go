@@ -356,6 +356,7 @@ type matchResult struct {
 	ownGaps           []time.Duration
 	notifyLag         time.Duration
 	notifyN           int
+	notifyLags        []time.Duration // the notify lag's quantiles (lagSteps)
 	closeLag, stopLag time.Duration
 	// closeLags and stopLags are their distributions (lagQuantiles), nil without closes.
 	closeLags, stopLags []time.Duration
@@ -385,6 +386,7 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 	m.waiting = nil
 	r := matchResult{closes: m.closes, unmatched: m.unmatched, ownErrors: m.ownErrors, ownGaps: m.ownGaps}
 	var sum time.Duration
+	var wakes []weighted
 	for _, b := range m.wakeUS.Distribution() {
 		if b.Count == 0 {
 			continue
@@ -396,9 +398,11 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 		}
 		sum += max(d, 0) * time.Duration(b.Count)
 		r.notifyN += int(b.Count)
+		wakes = append(wakes, weighted{max(d, 0), b.Count})
 	}
 	if r.notifyN > 0 {
 		r.notifyLag = sum / time.Duration(r.notifyN)
+		r.notifyLags = weightedQuantiles(wakes, int64(r.notifyN))
 	}
 	if m.closeLagUS.TotalCount() > 0 {
 		r.closeLag = time.Duration(m.closeLagUS.ValueAtQuantile(50)) * time.Microsecond
@@ -414,6 +418,28 @@ func (m *closeMatcher) finish(finPath, maxLag time.Duration) matchResult {
 // lagSteps is how many quantiles stand for a lag's distribution in the model: the
 // midpoints of 32 equal slices, so that its 1.6% tail counts as one of them.
 const lagSteps = 32
+
+// weighted is a value standing for n samples.
+type weighted struct {
+	v time.Duration
+	n int64
+}
+
+// weightedQuantiles are the lagSteps midpoint quantiles of ws (ascending, total n).
+func weightedQuantiles(ws []weighted, total int64) []time.Duration {
+	qs := make([]time.Duration, lagSteps)
+	var below int64
+	j := 0
+	for i := range qs {
+		rank := (2*int64(i) + 1) * total / (2 * lagSteps) // 0-based rank of the midpoint
+		for j < len(ws)-1 && below+ws[j].n <= rank {
+			below += ws[j].n
+			j++
+		}
+		qs[i] = ws[j].v
+	}
+	return qs
+}
 
 // lagQuantiles are h's midpoint quantiles, lagSteps of them, in µs as recorded.
 func lagQuantiles(h *hdrhistogram.Histogram) []time.Duration {

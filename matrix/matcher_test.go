@@ -39,7 +39,15 @@ func TestMatcherNotifyLagMatchesWakeUpsToTheLastCloseOfTheirPort(t *testing.T) {
 	if want := 800 * time.Microsecond / 3; (r.notifyLag - want).Abs() > time.Microsecond {
 		t.Fatalf("lag %v, want %v", r.notifyLag, want)
 	}
-	if r := newCloseMatcher(time.Minute).finish(0, time.Second); r.notifyLag != 0 || r.notifyN != 0 {
+	// Its quantiles: a third each at 0, 0.3 and 0.5 ms (the histogram's bucket middles).
+	if len(r.notifyLags) != lagSteps {
+		t.Fatalf("%d notify quantiles, want %d", len(r.notifyLags), lagSteps)
+	}
+	near := func(d, want time.Duration) bool { return (d - want).Abs() <= time.Microsecond }
+	if q := r.notifyLags; q[0] != 0 || !near(q[lagSteps/2], 300*time.Microsecond) || !near(q[lagSteps-1], 500*time.Microsecond) {
+		t.Errorf("notify quantiles %v: want thirds at 0, 0.3 and 0.5 ms", q)
+	}
+	if r := newCloseMatcher(time.Minute).finish(0, time.Second); r.notifyLag != 0 || r.notifyN != 0 || r.notifyLags != nil {
 		t.Fatalf("no wake-ups: lag %v from %d", r.notifyLag, r.notifyN)
 	}
 }

@@ -169,7 +169,7 @@ const (
 type CloseRecord struct {
 	RemotePort int       // the client's local port
 	Accepted   time.Time // when accept returned
-	IdleStart  time.Time // end of the last response write (or accept)
+	IdleStart  time.Time // when the last response left (its last write; or accept)
 	// Due is IdleStart + T + s. It is set for idle closes and for any close that happened
 	// while the connection was idle (peer, shutdown); zero otherwise.
 	Due time.Time

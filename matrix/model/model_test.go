@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -139,6 +140,53 @@ func TestLagQuantilesWidenTheProbeWindowByTheirMean(t *testing.T) {
 	p.CloseLags = closes
 	if p.MaxCloseLag() != 3200*time.Microsecond {
 		t.Errorf("MaxCloseLag %v, want the longest quantile 3.2ms", p.MaxCloseLag())
+	}
+}
+
+// A lag counts by its distribution where its tail outruns the sweep: over gaps in
+// T ± 2 ms, a read lag of 10 ms for one request in 32 and none for the rest moves
+// blind's failures by E[min(lag, 2 ms)] = 62.5 µs, not by its mean of 312.5 µs.
+func TestReachLagTailIsCutByTheSweep(t *testing.T) {
+	const T = 100 * time.Millisecond
+	gaps := sweepGaps(T, 2*time.Millisecond, 40000)
+	reach := make([]time.Duration, 32)
+	reach[31] = 10 * time.Millisecond
+	p := Params{IdleTimeout: T, Skew: skew(t, "none"), ReadLag: 0, WriteLag: 312500 * time.Nanosecond, ReachLags: reach, ReadLags: make([]time.Duration, 32)}
+	blind, _ := Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+	if want := (2 + 0.0625) / 4; math.Abs(blind-want) > 0.001 {
+		t.Errorf("blind on the quantiles: %.4f, want %.4f", blind, want)
+	}
+	p.ReachLags, p.ReadLags = nil, nil
+	blind, _ = Predict(behaviour(t, "blind"), p, gaps, int64(len(gaps)))
+	if want := (2 + 0.3125) / 4; math.Abs(blind-want) > 0.001 {
+		t.Errorf("blind on the mean: %.4f, want %.4f", blind, want)
+	}
+	// The watcher's notify lag likewise: measured at 0 for all but one wake-up in 32,
+	// which took 10 ms, its window is 62.5 µs of the 4 ms sweep.
+	p = Params{IdleTimeout: T, Skew: skew(t, "none"), NotifyLags: reach}
+	watch, _ := Predict(behaviour(t, "watch"), p, gaps, int64(len(gaps)))
+	if want := 0.0625 / 4; math.Abs(watch-want) > 0.0005 {
+		t.Errorf("watch on the notify quantiles: %.4f, want %.4f", watch, want)
+	}
+}
+
+// spread folds two independent lags into one distribution of their difference, equally
+// weighted, in at most maxSpread points.
+func TestSpreadFoldsIndependentLags(t *testing.T) {
+	us := time.Microsecond
+	if got := spread(nil, 5*us, nil, 2*us); len(got) != 1 || got[0] != 3*us {
+		t.Errorf("two values: %v, want [3µs]", got)
+	}
+	if got := spread([]time.Duration{0, 10 * us}, 0, nil, 4*us); len(got) != 2 || got[0] != -4*us || got[1] != 6*us {
+		t.Errorf("quantiles less a value: %v, want [-4µs 6µs]", got)
+	}
+	a, b := make([]time.Duration, 32), make([]time.Duration, 32)
+	for i := range a {
+		a[i], b[i] = time.Duration(i)*us, time.Duration(i)*us
+	}
+	got := spread(a, 0, b, 0)
+	if len(got) != maxSpread || !slices.IsSorted(got) || got[0] > -25*us || got[maxSpread-1] < 25*us {
+		t.Errorf("32 × 32 folded: %d points from %v to %v, want %d sorted, about ±31µs wide", len(got), got[0], got[len(got)-1], maxSpread)
 	}
 }
 

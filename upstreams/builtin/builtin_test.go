@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -383,6 +384,41 @@ func TestStatsEndpointAnswersJSONAndIsNotExecuted(t *testing.T) {
 	}
 	if st := s.Stats(); st.Executed != 2 {
 		t.Errorf("Executed = %d after a stats request, want 2", st.Executed)
+	}
+}
+
+// TestIdlePeriodStartsAsTheResponseLeaves: the idle period (CloseRecord.IdleStart, and
+// the due T after it) starts as the response's last write begins, not once the write
+// returned: a goroutine that then waits for a thread (the hook holds it until the
+// client has read the whole response) would start its timer late by that wait, which
+// the wire, where the response left, never shows.
+func TestIdlePeriodStartsAsTheResponseLeaves(t *testing.T) {
+	s, err := listen(context.Background(), upstreams.Config{IdleTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan struct{})
+	var once sync.Once
+	s.afterResponse = func() {
+		once.Do(func() {
+			select {
+			case <-read:
+			case <-time.After(waitBound):
+			}
+		})
+	}
+	s.run(context.Background())
+	t.Cleanup(func() { s.Close() })
+	c := dial(t, s)
+	c.roundTrip(RequestIDHeader + ": first")
+	readAt := time.Now()
+	close(read)
+	r := waitCloses(t, s, 1)[0]
+	if r.Reason != upstreams.ReasonIdle {
+		t.Fatalf("record %+v, want an idle close", r)
+	}
+	if !r.IdleStart.Before(readAt) {
+		t.Errorf("idle start %v after the client had read the response: it was taken when the write returned", r.IdleStart.Sub(readAt))
 	}
 }
 
