@@ -108,7 +108,8 @@ const maxSpread = 64
 // (Predict and PredictWeighted call it; Fail does when it was not): the request's
 // reach past the client's gap (ReachLags) less the server's stop lag, and the
 // checkout's look (ReadLags) less its close lag. The server's lags and the client's
-// are independent, so each difference is the spread of every pair.
+// are independent, so each difference is the spread of every pair. A prepared Params
+// keeps what it folded: prepare it again after changing a lag.
 func (p Params) Prepare() Params {
 	p.arrive = spread(p.ReachLags, p.ReadLag+p.WriteLag, p.StopLags, p.StopLag)
 	p.seen = spread(p.ReadLags, p.ReadLag, p.CloseLags, p.CloseLag)
