@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idlerace/idlerace/attack"
+	"github.com/idlerace/idlerace/matrix/model"
 	"github.com/idlerace/idlerace/results"
 	"github.com/idlerace/idlerace/upstreams/wire"
 )
@@ -105,7 +106,9 @@ func (l *reuseLog) lags(checkouts []attack.Checkout) clientLags {
 	if n < minLagSamples {
 		return clientLags{}
 	}
-	return clientLags{read: read / time.Duration(n), write: write / time.Duration(n), n: n, readQ: quantiles(reads), reachQ: quantiles(reaches)}
+	slices.Sort(reads)
+	slices.Sort(reaches)
+	return clientLags{read: read / time.Duration(n), write: write / time.Duration(n), n: n, readQ: model.Midpoints(reads, lagSteps), reachQ: model.Midpoints(reaches, lagSteps)}
 }
 
 // lessWrite takes d off every request's write lag (not below 0): the wire inside a
@@ -115,16 +118,6 @@ func (cl *clientLags) lessWrite(d time.Duration) {
 	for i, r := range cl.reachQ {
 		cl.reachQ[i] = max(r-d, cl.readQ[i])
 	}
-}
-
-// quantiles are the lagSteps midpoint quantiles of xs (sorted in place).
-func quantiles(xs []time.Duration) []time.Duration {
-	slices.Sort(xs)
-	qs := make([]time.Duration, lagSteps)
-	for i := range qs {
-		qs[i] = xs[(2*i+1)*len(xs)/(2*lagSteps)]
-	}
-	return qs
 }
 
 // put writes the lags into the cell's wire account, when there is one.

@@ -141,9 +141,16 @@ func spread(as []time.Duration, a time.Duration, bs []time.Duration, b time.Dura
 	if len(d) <= maxSpread {
 		return d
 	}
-	out := make([]time.Duration, maxSpread)
+	return Midpoints(d, maxSpread)
+}
+
+// Midpoints are the n midpoint quantiles of sorted (ascending, not empty): the value
+// at the middle of each of n equal slices, equally weighted (repeated where sorted has
+// fewer than n).
+func Midpoints(sorted []time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
 	for i := range out {
-		out[i] = d[(2*i+1)*len(d)/(2*maxSpread)]
+		out[i] = sorted[(2*i+1)*len(sorted)/(2*n)]
 	}
 	return out
 }
